@@ -1,0 +1,28 @@
+"""The ComfyExtension: lists the pack's V3 nodes and attaches the job API to ComfyUI's server."""
+
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import ComfyExtension, io
+
+log = logging.getLogger("myspinbot")
+
+
+class MySpinBotExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        """Attach the ``/myspinbot`` routes to the running PromptServer (no work beyond that)."""
+        from server import PromptServer
+
+        from .server.plugin import attach
+
+        if PromptServer.instance is None:  # imported by a tool, not by a running ComfyUI
+            log.info("myspinbot: no PromptServer; job API not attached")
+            return
+        attach(PromptServer.instance)
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        from .nodes.animate_portrait import AnimatePortraitLite
+        from .nodes.speak import SpeakEspeak
+
+        return [SpeakEspeak, AnimatePortraitLite]

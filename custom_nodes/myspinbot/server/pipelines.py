@@ -1,0 +1,192 @@
+"""Pipelines the job API runs: named parameters bound into API-format workflows.
+
+Each pipeline is an API-format workflow in ``workflows/api/<name>.json`` plus the list of
+its parameters. A parameter names the node it feeds by the node's title (``_meta.title``),
+never by node id, so the workflow can be re-exported from ComfyUI without touching code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..paths import API_WORKFLOWS_DIR
+from .api_errors import ApiError
+
+FILE_KINDS = frozenset({"image", "audio"})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named pipeline parameter.
+
+    ``kind``: ``image`` / ``audio`` (an uploaded file, bound as its path relative to ComfyUI's
+    input folder), ``text``, ``string``, ``number`` or ``integer``. ``node`` is the title of the
+    node it feeds and ``input`` that node's input name."""
+
+    name: str
+    kind: str
+    node: str
+    input: str
+    description: str = ""
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A file the pipeline yields: ``node`` is the title of the saving node."""
+
+    name: str
+    type: str
+    node: str
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    prompt: dict[str, Any]
+    output_nodes: dict[str, str]  # output name -> node id
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    description: str
+    workflow_file: Path
+    params: tuple[Param, ...]
+    outputs: tuple[OutputSpec, ...]
+    save_prefix_node: str
+    check: Callable[[dict[str, Any]], None] = field(default=lambda values: None)
+    rewire: Callable[[dict[str, Any], dict[str, Any], "Pipeline"], None] = field(default=lambda prompt, values, p: None)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def file_params(self) -> list[Param]:
+        return [p for p in self.params if p.kind in FILE_KINDS]
+
+    def coerce(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validate raw values (strings from a form, or JSON values) against the parameters.
+
+        Returns typed values with defaults filled in. Raises ``ApiError`` 422
+        ``unknown_parameter`` / ``invalid_parameter`` naming the field, or whatever the
+        pipeline's own ``check`` raises (missing inputs, conflicts)."""
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            param = self.param(name)
+            if param is None:
+                raise ApiError(422, "unknown_parameter", f"pipeline '{self.name}' has no parameter '{name}'",
+                               {"field": name, "parameters": [p.name for p in self.params]})
+            values[name] = _coerce_value(param, value)
+        for param in self.params:
+            if param.name not in values and param.default is not None:
+                values[param.name] = param.default
+        self.check(values)
+        return values
+
+    def build(self, values: dict[str, Any], save_prefix: str) -> BuiltPrompt:
+        """Bind typed values into a copy of the API workflow; returns the prompt and the ids of its output nodes."""
+        prompt = copy.deepcopy(load_workflow(self.workflow_file))
+        for param in self.params:
+            if param.name in values:
+                node_id = node_by_title(prompt, param.node)
+                prompt[node_id]["inputs"][param.input] = values[param.name]
+        prompt[node_by_title(prompt, self.save_prefix_node)]["inputs"]["filename_prefix"] = save_prefix
+        self.rewire(prompt, values, self)
+        output_nodes = {o.name: node_by_title(prompt, o.node) for o in self.outputs}
+        return BuiltPrompt(prune(prompt, set(output_nodes.values())), output_nodes)
+
+
+def _coerce_value(param: Param, value: Any) -> Any:
+    def bad(why: str) -> ApiError:
+        return ApiError(422, "invalid_parameter", f"parameter '{param.name}' {why}", {"field": param.name})
+
+    if param.kind in FILE_KINDS or param.kind in ("text", "string"):
+        if not isinstance(value, str):
+            raise bad("must be a string")
+        return value
+    try:
+        number = int(value) if param.kind == "integer" else float(value)
+    except (TypeError, ValueError):
+        raise bad(f"must be {'an integer' if param.kind == 'integer' else 'a number'}") from None
+    if isinstance(value, bool):
+        raise bad("must be a number")
+    if param.minimum is not None and number < param.minimum or param.maximum is not None and number > param.maximum:
+        raise bad(f"must be between {param.minimum} and {param.maximum}")
+    return number
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def node_by_title(prompt: dict[str, Any], title: str) -> str:
+    """The id of the one node whose ``_meta.title`` is ``title``; a workflow without it is a packaging bug."""
+    ids = [nid for nid, node in prompt.items() if node.get("_meta", {}).get("title") == title]
+    if len(ids) != 1:
+        raise RuntimeError(f"workflow must have exactly one node titled '{title}', found {len(ids)}")
+    return ids[0]
+
+
+def prune(prompt: dict[str, Any], keep_outputs: set[str]) -> dict[str, Any]:
+    """Drop every node the output nodes do not depend on."""
+    needed: set[str] = set()
+    stack = list(keep_outputs)
+    while stack:
+        nid = stack.pop()
+        if nid in needed:
+            continue
+        needed.add(nid)
+        for value in prompt[nid]["inputs"].values():
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                stack.append(value[0])
+    return {nid: node for nid, node in prompt.items() if nid in needed}
+
+
+# --- the lite pipeline -------------------------------------------------------------------
+
+def _lite_check(values: dict[str, Any]) -> None:
+    if "portrait" not in values:
+        raise ApiError(422, "missing_portrait", "a portrait image is required (file field 'portrait')", {"field": "portrait"})
+    has_audio = "audio" in values
+    has_script = bool(str(values.get("script", "")).strip())
+    if not has_audio and not has_script:
+        raise ApiError(422, "missing_speech", "give either a speech recording (file field 'audio') or a 'script' to speak",
+                       {"fields": ["audio", "script"]})
+    if has_audio and has_script:
+        raise ApiError(422, "conflicting_inputs", "give either 'audio' or 'script', not both", {"fields": ["audio", "script"]})
+
+
+def _lite_rewire(prompt: dict[str, Any], values: dict[str, Any], pipeline: Pipeline) -> None:
+    """With a script, the animator takes its speech from espeak-ng instead of the recording."""
+    if "script" in values:
+        animate = node_by_title(prompt, "Animate portrait")
+        prompt[animate]["inputs"]["audio"] = [node_by_title(prompt, "Script speech"), 0]
+
+
+def builtin_pipelines() -> dict[str, Pipeline]:
+    lite = Pipeline(
+        name="lite",
+        description="Weightless talking head: portrait + speech recording (or a script spoken by espeak-ng) "
+        "→ classical portrait animation → MP4. Runs on a bare CPU with no model weights.",
+        workflow_file=API_WORKFLOWS_DIR / "lite.json",
+        params=(
+            Param("portrait", "image", "Portrait", "image", "Portrait photo (PNG, JPEG, WebP)."),
+            Param("audio", "audio", "Speech recording", "audio", "Speech recording (wav, mp3, flac, m4a)."),
+            Param("script", "text", "Script speech", "text", "Text to speak with espeak-ng instead of a recording."),
+            Param("voice", "string", "Script speech", "voice", "espeak-ng voice for the script.", default="en"),
+            Param("fps", "number", "Animate portrait", "fps", "Frame rate.", default=25.0, minimum=1, maximum=60),
+            Param("seed", "integer", "Animate portrait", "seed", "Seed for blinks and head motion.", default=0,
+                  minimum=0, maximum=0xFFFFFFFF),
+        ),
+        outputs=(OutputSpec("video", "video", "Save video"),),
+        save_prefix_node="Save video",
+        check=_lite_check,
+        rewire=_lite_rewire,
+    )
+    return {lite.name: lite}

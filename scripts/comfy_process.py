@@ -1,0 +1,117 @@
+"""Start a real ComfyUI (``$COMFYUI_DIR/main.py --cpu``) with the pack, in either load mode.
+
+Modes:
+- ``clone``: a scratch base directory whose ``custom_nodes/`` holds a link to this repository,
+  as after ``git clone`` into ``ComfyUI/custom_nodes/`` (the repo's root ``__init__.py`` loads).
+- ``base-directory``: ``--base-directory <repo>`` (``custom_nodes/myspinbot`` loads directly),
+  with input/output/temp/user folders redirected to scratch folders.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def comfyui_dir() -> Path | None:
+    value = os.environ.get("COMFYUI_DIR")
+    return Path(value) if value else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ComfyProcess:
+    def __init__(self, mode: str, scratch: Path, comfy_dir: Path):
+        self.mode = mode
+        self.scratch = scratch
+        self.comfy_dir = comfy_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = scratch / "comfyui.log"
+        self.proc: subprocess.Popen | None = None
+        self.input_dir = scratch / "input"
+        self.output_dir = scratch / "output"
+        self.user_dir = scratch / "user"
+        self.temp_dir = scratch / "temp"
+
+    def argv(self) -> list[str]:
+        for d in (self.input_dir, self.output_dir, self.user_dir, self.temp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, str(self.comfy_dir / "main.py"), "--cpu", "--listen", "127.0.0.1",
+                "--port", str(self.port), "--disable-auto-launch", "--disable-api-nodes",
+                "--input-directory", str(self.input_dir), "--output-directory", str(self.output_dir),
+                "--user-directory", str(self.user_dir), "--temp-directory", str(self.temp_dir),
+                "--database-url", f"sqlite:///{self.scratch / 'comfyui.db'}"]
+        if self.mode == "clone":
+            base = self.scratch / "base"
+            (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
+            link = base / "custom_nodes" / "myspinbot"
+            if not link.exists():
+                link.symlink_to(REPO, target_is_directory=True)
+            args += ["--base-directory", str(base)]
+        elif self.mode == "base-directory":
+            args += ["--base-directory", str(REPO)]
+        else:
+            raise ValueError(self.mode)
+        return args
+
+    def start(self, timeout: float = 180.0) -> "ComfyProcess":
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(self.argv(), cwd=self.comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/system_stats", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"ComfyUI not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, n: int = 80) -> str:
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def wait_job(self, job_id: str, timeout: float = 300.0) -> dict:
+        """Poll ``GET /myspinbot/jobs/{id}`` until the job is terminal; returns the job JSON."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = requests.get(f"{self.url}/myspinbot/jobs/{job_id}", timeout=10).json()
+            if job["status"] in ("succeeded", "failed", "canceled"):
+                return job
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI died during job {job_id}:\n{self.log_tail()}")
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} not done after {timeout}s:\n{self.log_tail()}")

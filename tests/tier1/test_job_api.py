@@ -1,0 +1,176 @@
+"""The minimal job API on a plain aiohttp app with a fake ComfyUI host (tier 1)."""
+
+from __future__ import annotations
+
+import io
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from fake_host import FakeHost
+from myspinbot.server.jobs import JobService
+from myspinbot.server.pipelines import builtin_pipelines, node_by_title
+from myspinbot.server.routes import add_routes
+from myspinbot.server.store import JobStore
+
+
+@pytest.fixture
+def host(tmp_path):
+    return FakeHost(tmp_path)
+
+
+@pytest.fixture
+def service(host):
+    return JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines())
+
+
+@pytest.fixture
+async def client(aiohttp_client, service):
+    app = web.Application()
+    routes = web.RouteTableDef()
+    add_routes(routes, service)
+    app.add_routes(routes)
+    return await aiohttp_client(app)
+
+
+def form(fixtures_dir, pipeline="lite", portrait="portrait_astronaut.png", audio="speech_front_left.wav", **fields):
+    data = aiohttp.FormData()
+    if pipeline is not None:
+        data.add_field("pipeline", pipeline)
+    if portrait is not None:
+        payload = portrait if isinstance(portrait, bytes) else (fixtures_dir / portrait).read_bytes()
+        data.add_field("portrait", io.BytesIO(payload), filename="me.png", content_type="image/png")
+    if audio is not None:
+        payload = audio if isinstance(audio, bytes) else (fixtures_dir / audio).read_bytes()
+        data.add_field("audio", io.BytesIO(payload), filename="speech.wav", content_type="audio/wav")
+    for key, value in fields.items():
+        data.add_field(key, value)
+    return data
+
+
+async def test_submit_with_recording_queues_bound_prompt(client, host, fixtures_dir):
+    r = await client.post("/myspinbot/jobs", data=form(fixtures_dir))
+    assert r.status == 202, await r.text()
+    job = await r.json()
+    assert set(job) >= {"id", "pipeline", "status", "created_at", "started_at", "completed_at", "progress", "outputs", "error", "urls"}
+    assert job["status"] == "queued" and job["pipeline"] == "lite" and job["error"] is None
+    assert job["urls"]["self"] == f"/myspinbot/jobs/{job['id']}"
+    prompt = host.prompts[job["id"]]
+    assert prompt[node_by_title(prompt, "Portrait")]["inputs"]["image"] == f"myspinbot/{job['id']}/portrait.png"
+    assert prompt[node_by_title(prompt, "Speech recording")]["inputs"]["audio"] == f"myspinbot/{job['id']}/speech.wav"
+    assert "MySpinBotSpeakEspeak" not in {n["class_type"] for n in prompt.values()}
+    assert (host.input_dir / "myspinbot" / job["id"] / "portrait.png").is_file()
+    save = prompt[node_by_title(prompt, "Save video")]["inputs"]
+    assert save["filename_prefix"] == f"myspinbot/{job['id']}/output"
+
+
+async def test_submit_with_script_speaks_it(client, host, fixtures_dir):
+    r = await client.post("/myspinbot/jobs", data=form(fixtures_dir, audio=None, script="Hello there.", voice="de"))
+    assert r.status == 202, await r.text()
+    prompt = host.prompts[(await r.json())["id"]]
+    speak = node_by_title(prompt, "Script speech")
+    assert prompt[speak]["inputs"]["text"] == "Hello there." and prompt[speak]["inputs"]["voice"] == "de"
+    assert prompt[node_by_title(prompt, "Animate portrait")]["inputs"]["audio"] == [speak, 0]
+    assert "LoadAudio" not in {n["class_type"] for n in prompt.values()}
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, code",
+    [
+        ({"pipeline": "nope"}, 422, "unknown_pipeline"),
+        ({"pipeline": None}, 422, "missing_pipeline"),
+        ({"portrait": None}, 422, "missing_portrait"),
+        ({"audio": None}, 422, "missing_speech"),
+        ({"portrait": b"\x89PNG\r\n\x1a\n this is not an image"}, 400, "invalid_image"),
+        ({"audio": b"just some text, not audio at all" * 10}, 400, "invalid_audio"),
+        ({"fps": "fast"}, 422, "invalid_parameter"),
+        ({"colour": "blue"}, 422, "unknown_parameter"),
+        ({"script": "both"}, 422, "conflicting_inputs"),
+    ],
+)
+async def test_bad_submissions_get_json_errors_and_leave_nothing(client, host, fixtures_dir, kwargs, status, code):
+    r = await client.post("/myspinbot/jobs", data=form(fixtures_dir, **kwargs))
+    assert r.status == status, await r.text()
+    body = await r.json()
+    assert body["error"]["code"] == code and body["error"]["message"] and "details" in body["error"]
+    assert host.prompts == {}
+    staged = host.input_dir / "myspinbot"
+    assert not staged.exists() or not any(staged.iterdir())
+
+
+async def test_non_multipart_body_is_415(client):
+    r = await client.post("/myspinbot/jobs", json={"pipeline": "lite"})
+    assert r.status == 415 and (await r.json())["error"]["code"] == "unsupported_media_type"
+
+
+async def test_rejected_workflow_records_no_job(client, host, service, fixtures_dir):
+    host.reject_next = True
+    r = await client.post("/myspinbot/jobs", data=form(fixtures_dir))
+    assert r.status == 422 and (await r.json())["error"]["code"] == "invalid_workflow"
+    assert service.store.with_status("queued", "running", "failed") == []
+
+
+async def test_job_lifecycle_to_succeeded_with_downloadable_video(client, host, fixtures_dir):
+    job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
+    prompt = host.prompts[job["id"]]
+    host.emit("execution_start", prompt_id=job["id"])
+    running = await (await client.get(job["urls"]["self"])).json()
+    assert running["status"] == "running" and running["started_at"]
+    host.run_success(job["id"], {node_by_title(prompt, "Save video"): b"fake mp4 bytes"})
+    done = await (await client.get(job["urls"]["self"])).json()
+    assert done["status"] == "succeeded" and done["progress"]["value"] == 1.0 and done["completed_at"]
+    [video] = done["outputs"]
+    assert video == {"name": "video", "type": "video", "content_type": "video/mp4", "size_bytes": 14,
+                     "url": f"/myspinbot/jobs/{job['id']}/outputs/video"}
+    r = await client.get(video["url"])
+    assert r.status == 200 and r.headers["Content-Type"] == "video/mp4" and await r.read() == b"fake mp4 bytes"
+
+
+async def test_node_error_code_reaches_the_job(client, host, fixtures_dir):
+    job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
+    host.emit("execution_start", prompt_id=job["id"])
+    host.emit("execution_error", prompt_id=job["id"], node_type="MySpinBotAnimatePortraitLite",
+              exception_type="myspinbot.errors.NoFaceDetectedError",
+              exception_message="[no_face_detected] no face found in the portrait")
+    host.emit("executing", node=None, prompt_id=job["id"])
+    failed = await (await client.get(job["urls"]["self"])).json()
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "no_face_detected"
+    assert failed["error"]["message"] == "no face found in the portrait"
+
+
+async def test_interrupted_job_is_canceled(client, host, fixtures_dir):
+    job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
+    host.emit("execution_start", prompt_id=job["id"])
+    host.emit("execution_interrupted", prompt_id=job["id"], node_id="4")
+    host.emit("executing", node=None, prompt_id=job["id"])
+    assert (await (await client.get(job["urls"]["self"])).json())["status"] == "canceled"
+
+
+async def test_missing_output_file_fails_the_job(client, host, fixtures_dir):
+    job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
+    host.run_success(job["id"], {})
+    failed = await (await client.get(job["urls"]["self"])).json()
+    assert failed["status"] == "failed" and failed["error"]["code"] == "output_missing"
+
+
+async def test_unknown_job_and_output_names_are_404(client, host, fixtures_dir):
+    r = await client.get("/myspinbot/jobs/00000000-0000-0000-0000-000000000000")
+    assert r.status == 404 and (await r.json())["error"]["code"] == "job_not_found"
+    assert (await client.get("/myspinbot/jobs/..%2F..%2Fetc")).status == 404
+    job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
+    for name in ("nope", "..%2F..%2Fjobs.sqlite3", "video"):
+        r = await client.get(f"/myspinbot/jobs/{job['id']}/outputs/{name}")
+        assert r.status == 404 and (await r.json())["error"]["code"] == "output_not_found"
+
+
+def test_restart_marks_unfinished_jobs_lost(host, service, tmp_path):
+    from myspinbot.server.model import Job
+
+    service.store.save(Job(id="a", pipeline="lite", status="running", created_at=1.0))
+    service.store.save(Job(id="b", pipeline="lite", status="succeeded", created_at=2.0))
+    restarted = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines())
+    assert restarted.recover() == 1
+    assert restarted.get("a").status == "failed" and restarted.get("a").error["code"] == "lost_on_restart"
+    assert restarted.get("b").status == "succeeded"
