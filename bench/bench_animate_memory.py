@@ -1,0 +1,193 @@
+"""Benchmark: is animate+encode memory flat in clip length?
+
+Runs ``animate_portrait`` (render + H.264/AAC encode to a temporary MP4) on 10 s and on
+120 s of speech, each in a fresh subprocess, and compares their peak memory growth.
+
+What is measured (per child process): resident set size (RSS, via psutil when present,
+else /proc/self/statm) sampled every 2 ms by a background thread while
+``animate_portrait`` runs; "growth" is the peak RSS during the call minus the RSS just
+before it (after imports and after the portrait and audio are in memory, so the input
+audio array itself - 23 MB for 120 s at 48 kHz - is not counted). The kernel's peak RSS
+(``ru_maxrss``) growth is printed too as a cross-check that catches spikes shorter than
+the sampling period; the larger of the two is compared. Both include native memory (x264, FFmpeg, OpenCV), not only Python.
+
+Speech: the fixture recordings ``speech_front_left.wav`` / ``speech_front_right.wav``
+from ``../shared/fixtures`` repeated (with short pauses) to the wanted length; if that
+folder is missing, a synthetic "speech-like" signal (a 140 Hz buzz with a syllable-rate
+envelope) and a drawn cartoon face are used instead.
+
+Usage: ``python bench/bench_animate_memory.py`` - prints both peaks and the ratio
+(120 s / 10 s) and PASS when the ratio is below 1.2, else FAIL with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CUSTOM_NODES = REPO / "custom_nodes"
+FIXTURES = REPO.parent / "shared" / "fixtures"
+DURATIONS_S = (10.0, 120.0)
+MAX_RATIO = 1.2
+RATE = 48000
+
+
+def _rss_bytes() -> int:
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakSampler:
+    """Samples RSS every ``period_s`` in a thread; ``peak`` is the highest value seen."""
+
+    def __init__(self, period_s: float = 0.002):
+        self.period_s = period_s
+        self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.period_s)
+
+    def __enter__(self) -> "_PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _speech(seconds: float):
+    import numpy as np
+
+    n = int(seconds * RATE)
+    if FIXTURES.is_dir():
+        from myspinbot.video import load_audio
+
+        left, rate_l = load_audio(FIXTURES / "speech_front_left.wav")
+        right, rate_r = load_audio(FIXTURES / "speech_front_right.wav")
+        assert rate_l == rate_r == RATE
+        pause = lambda s: np.zeros((1, int(s * RATE)), np.float32)  # noqa: E731
+        unit = np.concatenate([left[:1], pause(0.25), right[:1], pause(0.4)], axis=1)
+        out = np.empty((1, n), np.float32)
+        for start in range(0, n, unit.shape[1]):
+            stop = min(n, start + unit.shape[1])
+            out[0, start:stop] = unit[0, : stop - start]
+        return out, "fixture speech (front_left + front_right, repeated)"
+    out = np.empty((1, n), np.float32)
+    block = RATE
+    for start in range(0, n, block):
+        t = np.arange(start, min(n, start + block)) / RATE
+        env = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2
+        out[0, start:start + t.size] = 0.3 * env * np.sign(np.sin(2 * np.pi * 140 * t))
+    return out, "synthetic buzz with a 2.5 Hz syllable envelope (fixtures missing)"
+
+
+def _portrait():
+    import cv2
+    import numpy as np
+
+    path = FIXTURES / "portrait_astronaut.png"
+    if path.is_file():
+        return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), "portrait_astronaut.png"
+    size, c = 512, 256
+    img = np.full((size, size, 3), (120, 140, 170), np.uint8)
+    cv2.ellipse(img, (c, c), (102, 138), 0, 0, 360, (225, 180, 150), -1)
+    for dx in (-1, 1):
+        ex, ey = c + dx * 43, c - 26
+        cv2.ellipse(img, (ex, ey - 23), (26, 6), 0, 0, 360, (90, 60, 40), -1)
+        cv2.ellipse(img, (ex, ey), (20, 10), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(img, (ex, ey), 9, (50, 30, 20), -1)
+    cv2.ellipse(img, (c, c + 31), (13, 20), 0, 0, 360, (200, 150, 125), -1)
+    cv2.ellipse(img, (c, c + 72), (36, 9), 0, 0, 360, (170, 80, 80), -1)
+    return cv2.GaussianBlur(img, (0, 0), 2), "drawn cartoon face (fixtures missing)"
+
+
+def child(seconds: float) -> dict:
+    """Run one measurement in this process; returns the numbers as a dict."""
+    sys.path.insert(0, str(CUSTOM_NODES))
+    from myspinbot.animate import animate_portrait
+
+    image, image_src = _portrait()
+    audio, audio_src = _speech(seconds)
+    gc.collect()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.mp4"
+        before = _rss_bytes()
+        maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        t0 = time.perf_counter()
+        with _PeakSampler() as sampler:
+            result = animate_portrait(image, audio, RATE, out)
+        elapsed = time.perf_counter() - t0
+        maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        size = out.stat().st_size
+    return {
+        "seconds": seconds,
+        "frames": result.frame_count,
+        "elapsed_s": elapsed,
+        "rss_before_mb": before / 2**20,
+        "peak_growth_mb": (sampler.peak - before) / 2**20,
+        "maxrss_growth_mb": max(0, maxrss_after - max(maxrss_before, before)) / 2**20,
+        "mp4_mb": size / 2**20,
+        "image": image_src,
+        "audio": audio_src,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child)))
+        return 0
+    results = []
+    for seconds in DURATIONS_S:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", str(seconds)], capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            print(proc.stdout + proc.stderr, file=sys.stderr)
+            print(f"FAIL: the {seconds:g} s run crashed (exit {proc.returncode})")
+            return 1
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(res)
+        print(
+            f"{seconds:6.0f} s speech: {res['frames']:5d} frames in {res['elapsed_s']:6.1f} s | "
+            f"peak RSS growth {res['peak_growth_mb']:7.1f} MiB (sampled) | "
+            f"ru_maxrss growth {res['maxrss_growth_mb']:7.1f} MiB | baseline RSS {res['rss_before_mb']:6.1f} MiB | "
+            f"mp4 {res['mp4_mb']:.1f} MiB"
+        )
+    print(f"inputs: {results[0]['image']}; {results[0]['audio']}")
+    # The larger of the two readings per run (sampled peak, kernel peak) is compared.
+    short, long = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in results)
+    ratio = long / max(short, 1e-6)
+    verdict = "PASS" if ratio < MAX_RATIO else "FAIL"
+    print(
+        f"peak growth 10 s: {short:.1f} MiB, 120 s: {long:.1f} MiB, "
+        f"ratio 120s/10s = {ratio:.3f} (limit {MAX_RATIO}) -> {verdict}"
+    )
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
