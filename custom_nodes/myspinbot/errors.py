@@ -43,6 +43,61 @@ class SpeechEngineError(MySpinBotError):
     code = "speech_failed"
 
 
+class ScriptWriterError(MySpinBotError):
+    """The script writer (Ollama or verbatim) could not produce a script.
+
+    Codes (stable): ``ollama_not_installed``, ``ollama_unreachable``, ``ollama_model_missing``,
+    ``ollama_timeout``, ``ollama_error``, ``script_invalid_output``, ``script_empty``,
+    ``script_truncated``. Every message ends with the fix.
+    """
+
+    code = "script_failed"
+
+
+class ModelsMissingError(MySpinBotError):
+    """Model weights a node or pipeline needs are not on disk.
+
+    ``details``: ``missing`` (model names), ``files`` (expected paths), ``fetch`` (the command
+    that downloads them)."""
+
+    code = "models_missing"
+
+
+class UnknownModelError(MySpinBotError):
+    """A model name that the pack's manifest does not list."""
+
+    code = "unknown_model"
+
+
+class ModelChecksumError(MySpinBotError):
+    """A downloaded model file does not match the manifest's size or sha256; it was deleted."""
+
+    code = "model_checksum_mismatch"
+
+
+class ModelDownloadError(MySpinBotError):
+    """A model file could not be downloaded (network, HTTP error, file not on the hub)."""
+
+    code = "model_download_failed"
+
+
+class ModelConflictError(MySpinBotError):
+    """A file placed by hand sits where a download would go; it is never overwritten."""
+
+    code = "model_conflict"
+
+
+class DownloadInProgressError(MySpinBotError):
+    """A download of this model is already running."""
+
+    code = "download_in_progress"
+
+
+class OfflineError(MySpinBotError):
+    """Offline mode (``HF_HUB_OFFLINE=1``) forbids the download; the message says where to put the files by hand."""
+
+    code = "offline"
+
 def code_from_message(message: str | None, default: str = "execution_error") -> str:
     """Return the ``[code]`` at the start of ``message`` (as written by MySpinBotError), else ``default``."""
     if not message:

@@ -23,6 +23,7 @@ class MySpinBotExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
+        from .nodes.script_writer import ScriptWriterOllama
         from .nodes.speak import SpeakEspeak
 
-        return [SpeakEspeak, AnimatePortraitLite]
+        return [ScriptWriterOllama, SpeakEspeak, AnimatePortraitLite]
