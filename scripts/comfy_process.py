@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 
 class ComfyProcess:
-    def __init__(self, mode: str, scratch: Path, comfy_dir: Path):
+    def __init__(self, mode: str, scratch: Path, comfy_dir: Path, env: dict[str, str] | None = None):
         self.mode = mode
         self.scratch = scratch
         self.comfy_dir = comfy_dir
@@ -41,6 +41,7 @@ class ComfyProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = scratch / "comfyui.log"
         self.proc: subprocess.Popen | None = None
+        self.extra_env = env or {}
         self.input_dir = scratch / "input"
         self.output_dir = scratch / "output"
         self.user_dir = scratch / "user"
@@ -69,7 +70,7 @@ class ComfyProcess:
 
     def start(self, timeout: float = 180.0) -> "ComfyProcess":
         log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
         self.proc = subprocess.Popen(self.argv(), cwd=self.comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

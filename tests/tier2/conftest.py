@@ -27,21 +27,33 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("!", _SKIP_REASON, yellow=True, bold=True)
 
 
-def _start(mode: str, tmp_path_factory) -> ComfyProcess:
-    return ComfyProcess(mode, tmp_path_factory.mktemp(f"comfy-{mode}"), comfyui_dir()).start()
+def _start(mode: str, tmp_path_factory, env: dict[str, str] | None = None) -> ComfyProcess:
+    return ComfyProcess(mode, tmp_path_factory.mktemp(f"comfy-{mode}"), comfyui_dir(), env=env).start()
 
 
 @pytest.fixture(scope="session")
-def comfy_clone(tmp_path_factory):
+def ollama_standin():
+    """An Ollama protocol stand-in (not Ollama) on loopback; ComfyUI gets it as OLLAMA_HOST."""
+    from ollama_standin import OllamaStandIn
+
+    stand_in = OllamaStandIn()
+    stand_in.thread.start()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def comfy_clone(tmp_path_factory, ollama_standin):
     """ComfyUI with the repo linked into ``custom_nodes/`` (the ComfyUI-Manager / git clone layout)."""
-    proc = _start("clone", tmp_path_factory)
+    proc = _start("clone", tmp_path_factory, env={"OLLAMA_HOST": ollama_standin.url})
     yield proc
     proc.stop()
 
 
 @pytest.fixture(scope="session")
 def comfy_basedir(tmp_path_factory):
-    """ComfyUI started with ``--base-directory <repo>``."""
-    proc = _start("base-directory", tmp_path_factory)
+    """ComfyUI started with ``--base-directory <repo>`` (no Ollama: OLLAMA_HOST points nowhere)."""
+    proc = _start("base-directory", tmp_path_factory, env={"OLLAMA_HOST": "http://127.0.0.1:9"})
     yield proc
     proc.stop()
