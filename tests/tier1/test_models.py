@@ -327,6 +327,20 @@ def test_interrupted_download_resumes_with_a_range_request(tiny, hub, models, mo
     assert not (models / ".myspinbot-downloads").exists()
 
 
+def test_resume_survives_a_server_that_ignores_range(tiny, hub, models, monkeypatch):  # noqa: F811
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "DOWNLOAD_CHUNK_SIZE", 50_000)
+    hub.break_after, hub.fail_gets = 100_000, 1
+    with pytest.raises(ModelDownloadError):
+        fetch_model(tiny, models / "tiny_tts")
+    hub.ignore_range = True
+    calls = []
+    paths = fetch_model(tiny, models / "tiny_tts", lambda d, t: calls.append((d, t)))
+    assert paths["weights.safetensors"].read_bytes() == WEIGHTS
+    assert max(d for d, _ in calls) == calls[-1][0] == calls[-1][1] == len(WEIGHTS) + len(CONFIG)
+
+
 def test_offline_mode_says_what_is_missing_and_where_to_put_it(tiny, hub, models, monkeypatch):  # noqa: F811
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert offline_mode()

@@ -51,6 +51,7 @@ class HubStandIn:
     gate: threading.Event | None = None  # when set on the object, GETs wait for it before sending bytes
     break_after: int | None = None  # the next GET sends this many bytes, then drops the connection
     fail_gets: int = 0  # that many GETs after a break answer 503
+    ignore_range: bool = False  # answer 200 with the whole file even to a Range request (some CDNs do)
     url: str = ""
 
     def add(self, repo_id: str, path: str, data: bytes, *, revision: str = "main", lfs: bool = True,
@@ -132,7 +133,7 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
                 self._error(503, "ServiceUnavailable")
                 return
             start = 0
-            if range_header:
+            if range_header and not hub.ignore_range:
                 m = re.fullmatch(r"bytes=(\d+)-", range_header.strip())
                 start = int(m.group(1)) if m else 0
             body = f.data[start:]

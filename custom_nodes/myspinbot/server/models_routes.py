@@ -1,0 +1,119 @@
+"""HTTP routes of the model manager, mounted under ``/myspinbot`` beside the job API.
+
+- ``GET  /myspinbot/models``: every manifest model (licence, non-commercial flag, sizes,
+  files present/missing, sha256 match, hand-placed files, download progress).
+- ``GET  /myspinbot/models/{name}``: one model (the progress URL a download returns).
+- ``POST /myspinbot/models/{name}/download``: start a background download (202).
+- ``GET  /myspinbot/capabilities``: nodes, engines, models, per-pipeline missing models
+  (preflight) and the device.
+
+Errors use the job API's envelope ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from aiohttp import web
+
+from ..errors import (
+    DownloadInProgressError,
+    ModelConflictError,
+    ModelsMissingError,
+    MySpinBotError,
+    OfflineError,
+    UnknownModelError,
+)
+from ..models.manager import ModelManager, probe_engines
+from ..models.preflight import require
+from .api_errors import ApiError
+from .routes import PREFIX, api_base, json_errors
+
+_STATUS = {
+    UnknownModelError: 404,
+    DownloadInProgressError: 409,
+    ModelConflictError: 409,
+    ModelsMissingError: 409,
+    OfflineError: 503,
+}
+
+
+def api_error(err: MySpinBotError) -> ApiError:
+    """The HTTP form of a model error: 404 unknown model, 409 busy/conflict/models missing,
+    503 offline, 500 otherwise; code, message and details kept."""
+    status = next((s for cls, s in _STATUS.items() if isinstance(err, cls)), 500)
+    return ApiError(status, err.code, err.message, err.details)
+
+
+def ensure_pipeline_models(manager: ModelManager, pipeline: str, pipeline_models: Mapping[str, Iterable[str]]) -> None:
+    """The job API's preflight: raise ``ApiError`` 409 ``models_missing`` (details: missing
+    models, files, fetch command) when the pipeline's models are not all on disk, so the job
+    fails before it is queued. Only checks presence (no hashing): cheap enough per request."""
+    try:
+        require(list(pipeline_models.get(pipeline, ())), manager.locator)
+    except ModelsMissingError as err:
+        raise api_error(err) from None
+
+
+def add_model_routes(routes: web.RouteTableDef, manager: ModelManager, *,
+                     nodes: Sequence[str] | Callable[[], Sequence[str]] = (),
+                     pipeline_models: Mapping[str, Iterable[str]] | None = None,
+                     engines: Callable[[], Mapping[str, Any]] | None = probe_engines) -> None:
+    """Register the model routes on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's).
+
+    ``nodes``: the pack's node ids (or a function returning them); ``pipeline_models``:
+    ``{pipeline: [model names]}`` for the capabilities report; ``engines``: a function
+    returning the engines report (default: ``probe_engines``)."""
+    pipeline_models = dict(pipeline_models or {})
+
+    def model_urls(base: str, name: str) -> dict[str, str]:
+        return {"self": f"{base}/models/{name}", "download": f"{base}/models/{name}/download"}
+
+    @routes.get(PREFIX + "/models")
+    @json_errors
+    async def list_models(request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(manager.models_json)
+        base = api_base(request)
+        for model in body["models"]:
+            model["urls"] = model_urls(base, model["name"])
+        return web.json_response(body)
+
+    @routes.get(PREFIX + "/models/{name}")
+    @json_errors
+    async def get_model(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            manager.entry(name)
+            body = await asyncio.to_thread(manager.model_json, name)
+        except MySpinBotError as err:
+            raise api_error(err) from None
+        body["urls"] = model_urls(api_base(request), name)
+        return web.json_response(body)
+
+    @routes.post(PREFIX + "/models/{name}/download")
+    @json_errors
+    async def download_model(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            entry = manager.entry(name)
+            dl = await manager.start_download(name)
+        except MySpinBotError as err:
+            raise api_error(err) from None
+        urls = model_urls(api_base(request), name)
+        body = {"model": name, "licence": entry.licence, "non_commercial": entry.non_commercial,
+                "licence_notice": entry.licence_notice, "urls": {"progress": urls["self"]}}
+        if dl is None:
+            body.update(status="present", download=None)
+            return web.json_response(body, status=200)
+        body.update(status="downloading", download=dl.to_json())
+        return web.json_response(body, status=202, headers={"Location": urls["self"]})
+
+    @routes.get(PREFIX + "/capabilities")
+    @json_errors
+    async def capabilities(request: web.Request) -> web.Response:
+        node_list = list(nodes() if callable(nodes) else nodes)
+        engine_report = await asyncio.to_thread(engines) if engines is not None else {}
+        body = await asyncio.to_thread(lambda: manager.capabilities(nodes=node_list, pipeline_models=pipeline_models,
+                                                                    engines=engine_report))
+        return web.json_response(body)
