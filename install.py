@@ -167,6 +167,28 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+F5_PACKAGE = "f5-tts==1.1.22"
+EXTRAS = {"f5": "requirements-f5.txt"}
+
+
+def cmd_extras(args: argparse.Namespace) -> int:
+    """Install optional engines into this Python. F5-TTS is installed without its own dependency
+    list (which pulls training tools: gradio, bitsandbytes, ...) plus only what inference imports."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent
+    for extra in args.extras:
+        if extra not in EXTRAS:
+            print(f"unknown extra '{extra}'; known: {', '.join(sorted(EXTRAS))}", file=sys.stderr)
+            return 2
+        pip = [sys.executable, "-m", "pip", "install"]
+        print(f"installing extra '{extra}' ...")
+        subprocess.run(pip + ["-r", str(repo / EXTRAS[extra])], check=True)
+        if extra == "f5":
+            subprocess.run(pip + ["--no-deps", F5_PACKAGE], check=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="install.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", action="store_true", help="with --list: hash the files and compare sha256")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--manifest", metavar="FILE", help=argparse.SUPPRESS)  # a different manifest (tests)
+    parser.add_argument("--extras", nargs="+", metavar="EXTRA", help="install optional engines: f5 (F5-TTS voice cloning)")
     args = parser.parse_args(argv)
+    if args.extras:
+        return cmd_extras(args)
     _import_pack()
     if args.models:
         return cmd_fetch(args)

@@ -10,6 +10,8 @@ fi
 pip_install() { "$PY" -m pip install -q --disable-pip-version-check -c "$REPO_DIR/constraints-test.txt" "$@"; }
 pip_install torch torchvision torchaudio
 pip_install -r "$REPO_DIR/requirements-test.txt"
+pip_install -r "$REPO_DIR/requirements-f5.txt"
+pip_install --no-deps f5-tts==1.1.22
 if [ -n "${COMFYUI_DIR:-}" ]; then
   pip_install -r "$COMFYUI_DIR/requirements.txt"
 fi

@@ -25,5 +25,6 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.animate_portrait import AnimatePortraitLite
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.speak import SpeakEspeak
+        from .nodes.voice_clone import VoiceCloneF5
 
-        return [ScriptWriterOllama, SpeakEspeak, AnimatePortraitLite]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite]
