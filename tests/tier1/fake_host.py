@@ -1,12 +1,20 @@
 """A stand-in for ComfyUI behind the job service's ``Host`` interface (tier 1).
 
 It records enqueued prompts instead of running them; tests play ComfyUI's execution events
-and history back through it."""
+and history back through it. Like ComfyUI's ``PromptQueue`` it keeps the pending prompts in
+order and knows the one running (``execution_start`` starts it, ``executing`` with no node ends it)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import io
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
 
 from myspinbot.server.api_errors import ApiError
 
@@ -21,13 +29,32 @@ class FakeHost:
         self.prompts: dict[str, dict[str, Any]] = {}
         self.histories: dict[str, dict[str, Any]] = {}
         self.reject_next = False
+        self.pending: list[str] = []  # prompt ids in the order the queue starts them
+        self.running: str | None = None
+        self.interrupts: list[str] = []  # prompt ids an interrupt was signalled to
+        self.enqueue_delay = 0.0  # seconds enqueue awaits (to interleave concurrent submissions)
         self._callbacks = []
 
     async def enqueue(self, prompt_id: str, prompt: dict[str, Any]) -> None:
+        if self.enqueue_delay:
+            await asyncio.sleep(self.enqueue_delay)
         if self.reject_next:
             self.reject_next = False
             raise ApiError(422, "invalid_workflow", "rejected by the fake host")
         self.prompts[prompt_id] = prompt
+        self.pending.append(prompt_id)
+
+    def cancel(self, prompt_id: str) -> str:
+        if prompt_id in self.pending:
+            self.pending.remove(prompt_id)
+            return "pending"
+        if prompt_id == self.running:
+            self.interrupts.append(prompt_id)
+            return "running"
+        return "not_found"
+
+    def queue_position(self, prompt_id: str) -> int | None:
+        return self.pending.index(prompt_id) + 1 if prompt_id in self.pending else None
 
     def history(self, prompt_id: str):
         return self.histories.get(prompt_id)
@@ -36,6 +63,13 @@ class FakeHost:
         self._callbacks.append(callback)
 
     def emit(self, event: str, **data: Any) -> None:
+        prompt_id = data.get("prompt_id")
+        if event == "execution_start":
+            if prompt_id in self.pending:
+                self.pending.remove(prompt_id)
+            self.running = prompt_id
+        elif event == "executing" and data.get("node") is None and prompt_id == self.running:
+            self.running = None
         for cb in self._callbacks:
             cb(event, data)
 
@@ -56,3 +90,83 @@ class FakeHost:
         self.emit("execution_success", prompt_id=prompt_id)
         self.histories[prompt_id] = {"outputs": outputs, "status": {"status_str": "success", "completed": True}}
         self.emit("executing", node=None, prompt_id=prompt_id)
+
+
+# --- shared tier-1 fixtures of the job API tests (import them into a test module to use them) ---
+
+class Clock:
+    """A settable clock for the service (Unix seconds); each reading advances it by ``step``."""
+
+    def __init__(self, now: float = 1_800_000_000.0, step: float = 0.001):
+        self.now, self.step = now, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def host(tmp_path):
+    return FakeHost(tmp_path)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def service(host, clock):
+    from myspinbot.server.jobs import JobService
+    from myspinbot.server.pipelines import builtin_pipelines
+    from myspinbot.server.store import JobStore
+
+    return JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=clock, max_queued=100)
+
+
+@pytest.fixture
+async def client(aiohttp_client, service):
+    from myspinbot.server.routes import add_routes
+
+    app = web.Application()
+    routes = web.RouteTableDef()
+    add_routes(routes, service)
+    app.add_routes(routes)
+    return await aiohttp_client(app)
+
+
+def file_form(name: str, payload: bytes, filename: str, content_type: str = "application/octet-stream", **fields: str):
+    data = aiohttp.FormData()
+    for key, value in fields.items():
+        data.add_field(key, value)
+    data.add_field(name, io.BytesIO(payload), filename=filename, content_type=content_type)
+    return data
+
+
+async def upload(client, payload: bytes, filename: str = "upload.bin", content_type: str = "application/octet-stream"):
+    """POST /myspinbot/assets; returns the response."""
+    return await client.post("/myspinbot/assets", data=file_form("file", payload, filename, content_type))
+
+
+async def upload_inputs(client, fixtures_dir) -> tuple[str, str]:
+    """Upload the real portrait and speech fixtures; returns their asset ids."""
+    ids = []
+    for name in ("portrait_astronaut.png", "speech_front_left.wav"):
+        r = await upload(client, (fixtures_dir / name).read_bytes(), name)
+        assert r.status in (200, 201), await r.text()
+        ids.append((await r.json())["asset_id"])
+    return ids[0], ids[1]
+
+
+def lite_body(portrait: str, audio: str | None = None, **options) -> dict:
+    inputs: dict = {"portrait": {"asset_id": portrait}}
+    if audio is not None:
+        inputs["audio"] = {"asset_id": audio}
+    body: dict = {"pipeline": "lite", "inputs": inputs}
+    if options:
+        body["options"] = options
+    return body
+
+
+def sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()

@@ -18,77 +18,22 @@ import pytest
 pytest.importorskip("f5_tts", reason="f5-tts is not installed (pip install --no-deps f5-tts; see requirements.txt)")
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 from myspinbot.errors import InvalidInputError, ModelsMissingError, SpeechEngineError  # noqa: E402
 from myspinbot.speech.audio_io import load_audio  # noqa: E402
 from myspinbot.speech import f5  # noqa: E402
+from tiny_f5 import HOP, LONG_TEXT, REF_TEXT, SR, TINY_ARCH, build_tiny_f5, expected_length  # noqa: E402
 
-SR, HOP = 24000, 256
 NFE = 4  # few sampling steps keep the tests fast
-TINY_ARCH = dict(dim=64, depth=2, heads=2, dim_head=32, ff_mult=2, text_dim=32, conv_layers=1,
-                 text_mask_padding=True, qk_norm=None, pe_attn_head=None, attn_backend="torch",
-                 attn_mask_enabled=False, checkpoint_activations=False)
-TINY_VOCOS = {
-    "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-                          "init_args": {"sample_rate": SR, "n_fft": 1024, "hop_length": HOP, "n_mels": 100,
-                                        "padding": "center"}},
-    "backbone": {"class_path": "vocos.models.VocosBackbone",
-                 "init_args": {"input_channels": 100, "dim": 32, "intermediate_dim": 64, "num_layers": 1}},
-    "head": {"class_path": "vocos.heads.ISTFTHead",
-             "init_args": {"dim": 32, "n_fft": 1024, "hop_length": HOP, "padding": "center"}},
-}
-REF_TEXT = "Front left"
-LONG_TEXT = " ".join(f"This is sentence number {i + 1}." for i in range(40))
 
 
 class StandInInterrupt(Exception):
     """Plays ComfyUI's InterruptProcessingException (raised by the node's progress callback)."""
 
 
-def _randomise(module: torch.nn.Module, seed: int) -> None:
-    """Random weights everywhere (the package zero-initialises some output layers)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    from importlib.resources import files
-
-    from f5_tts.infer.utils_infer import get_tokenizer
-    from f5_tts.model import CFM, DiT
-    from safetensors.torch import save_file
-    from vocos import Vocos
-
-    root = tmp_path_factory.mktemp("f5") / "models"
-    model_dir = root / "f5_tts" / "F5TTS_v1_Base"
-    vocoder_dir = root / "vocoders" / "vocos-mel-24khz"
-    model_dir.mkdir(parents=True)
-    vocoder_dir.mkdir(parents=True)
-
-    vocab = model_dir / "vocab.txt"
-    shutil.copyfile(str(files("f5_tts").joinpath("infer/examples/vocab.txt")), vocab)
-    vocab_map, vocab_size = get_tokenizer(str(vocab), "custom")
-    cfm = CFM(transformer=DiT(**TINY_ARCH, text_num_embeds=vocab_size, mel_dim=100),
-              mel_spec_kwargs=dict(n_fft=1024, hop_length=HOP, win_length=1024, n_mel_channels=100,
-                                   target_sample_rate=SR, mel_spec_type="vocos"),
-              vocab_char_map=vocab_map)
-    _randomise(cfm, 1)
-    # The EMA layout of the released checkpoint: ema_model.<key>, plus EMA's bookkeeping.
-    ema = {f"ema_model.{k}": v.contiguous() for k, v in cfm.state_dict().items()}
-    ema["initted"], ema["step"] = torch.tensor(True), torch.tensor(1250000)
-    checkpoint = model_dir / "model_1250000.safetensors"
-    save_file(ema, str(checkpoint))
-
-    (vocoder_dir / "config.yaml").write_text(yaml.safe_dump(TINY_VOCOS), encoding="utf-8")
-    vocos = Vocos.from_hparams(str(vocoder_dir / "config.yaml"))
-    _randomise(vocos, 2)
-    save_file({k: v.contiguous() for k, v in vocos.state_dict().items()}, str(vocoder_dir / "model.safetensors"))
-    return {"root": root, "checkpoint": checkpoint, "vocab": vocab, "vocoder_dir": vocoder_dir,
-            "model_sd": cfm.state_dict(), "vocos_sd": vocos.state_dict()}
+    return build_tiny_f5(tmp_path_factory.mktemp("f5") / "models")
 
 
 @pytest.fixture(scope="session")
@@ -100,32 +45,6 @@ def bundle(tiny_models):
 @pytest.fixture(scope="session")
 def reference(fixtures_dir):
     return load_audio(fixtures_dir / "speech_front_left.wav")
-
-
-def expected_chunk_samples(ref_len: int, ref_text: str, chunk: str, speed: float) -> int:
-    """F5's duration rule for one chunk: generated mel frames =
-    ref_frames / ref_text_bytes * chunk_bytes / speed (speed 0.3 for chunks under 10 bytes;
-    the package adds a space after a reference text ending in an ASCII character), and Vocos
-    turns n frames into (n - 1) * hop samples."""
-    ref_text = ref_text + " " if len(ref_text[-1].encode("utf-8")) == 1 else ref_text
-    chunk_bytes = len(chunk.encode("utf-8"))
-    local_speed = 0.3 if chunk_bytes < 10 else speed
-    frames = int((ref_len // HOP) / len(ref_text.encode("utf-8")) * chunk_bytes / local_speed)
-    return (frames - 1) * HOP
-
-
-def expected_length(reference, text: str, speed: float, cross_fade_s: float) -> tuple[int, list[str]]:
-    ref = f5.prepare_reference(reference[0], reference[1], SR)
-    ref_text = f5.normalise_ref_text(REF_TEXT)
-    chunks = f5.plan_chunks(text, ref_text, ref.shape[0] / SR, speed)
-    lengths = [expected_chunk_samples(ref.shape[0], ref_text, c, speed) for c in chunks]
-    fade = int(round(cross_fade_s * SR))
-    overlaps = 0
-    total = lengths[0]
-    for n in lengths[1:]:
-        overlaps += min(fade, total, n)
-        total += n - min(fade, total, n)
-    return sum(lengths) - overlaps, chunks
 
 
 def test_package_config_is_read_from_the_package():

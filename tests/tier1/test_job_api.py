@@ -99,9 +99,12 @@ async def test_bad_submissions_get_json_errors_and_leave_nothing(client, host, f
     assert not staged.exists() or not any(staged.iterdir())
 
 
-async def test_non_multipart_body_is_415(client):
-    r = await client.post("/myspinbot/jobs", json={"pipeline": "lite"})
+async def test_body_neither_multipart_nor_json_is_415(client):
+    r = await client.post("/myspinbot/jobs", data=b"pipeline=lite", headers={"Content-Type": "text/plain"})
     assert r.status == 415 and (await r.json())["error"]["code"] == "unsupported_media_type"
+    # JSON bodies are submissions too (test_job_json.py); this one lacks the portrait.
+    r = await client.post("/myspinbot/jobs", json={"pipeline": "lite"})
+    assert r.status == 422 and (await r.json())["error"]["code"] == "missing_portrait"
 
 
 async def test_rejected_workflow_records_no_job(client, host, service, fixtures_dir):

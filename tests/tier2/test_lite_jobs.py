@@ -6,18 +6,15 @@ The recording job uses ``speech_front_left.wav`` + 0.8 s of silence + ``speech_f
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import math
-import threading
 
-import aiohttp
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
+from comfy_ws import WsWatcher
 from media_checks import mouth_motion
 from myspinbot.animate import locate_face
 from myspinbot.speech import load_audio, write_wav
@@ -76,40 +73,6 @@ def check_talking_video(path, portrait_rgb: np.ndarray, audio: np.ndarray | None
 @pytest.fixture(scope="module")
 def portrait_rgb(fixtures_dir):
     return np.asarray(Image.open(fixtures_dir / "portrait_astronaut.png").convert("RGB"))
-
-
-class WsWatcher:
-    """Listens on ComfyUI's /ws (as the ComfyUI frontend does) and keeps every JSON message."""
-
-    def __init__(self, url: str):
-        self.url = url.replace("http://", "ws://") + "/ws?clientId=myspinbot-test-watcher"
-        self.messages: list[dict] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-
-    async def _run(self):
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self.url) as ws:
-                self._ready.set()
-                while not self._stop.is_set():
-                    try:
-                        msg = await ws.receive(timeout=0.2)
-                    except asyncio.TimeoutError:
-                        continue
-                    if msg.type == aiohttp.WSMsgType.TEXT:
-                        self.messages.append(json.loads(msg.data))
-                    elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                        return
-
-    def __enter__(self):
-        self._thread.start()
-        assert self._ready.wait(10), "could not connect to /ws"
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
 
 
 @pytest.mark.parametrize("mode", ["comfy_clone", "comfy_basedir"])

@@ -38,16 +38,6 @@ def _model_names() -> list[str]:
     return names or [f5_engine.DEFAULT_MODEL]
 
 
-def _model_config(model_name: str) -> str:
-    """The package config to build ``model_name`` with: its own if the package has one
-    (``F5TTS_v1_Base``), else F5TTS_v1_Base's (a fine-tune of it)."""
-    try:
-        f5_engine.package_config(model_name)
-        return model_name
-    except InvalidInputError:
-        return f5_engine.DEFAULT_MODEL
-
-
 def _attach_patcher(bundle: f5_engine.F5Bundle, load_device, offload_device):
     """Wrap the bundle's modules in a ModelPatcher whose unload also releases the cache entry."""
     import comfy.model_patcher
@@ -82,7 +72,7 @@ def load_bundle(model_name: str) -> f5_engine.F5Bundle:
     load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
     dtype = torch.float16 if load_device.type == "cuda" and mm.should_use_fp16(load_device) else None
     bundle = f5_engine.get_f5(checkpoint, files["vocab.txt"], vocoder_files["config.yaml"].parent,
-                              device=offload_device, model_cfg=_model_config(model_name), dtype=dtype)
+                              device=offload_device, model_cfg=f5_engine.model_config_for(checkpoint, model_name), dtype=dtype)
     patcher = bundle.extras.get(PATCHER_KEY) or _attach_patcher(bundle, load_device, offload_device)
     mm.load_models_gpu([patcher], force_full_load=True)
     return bundle

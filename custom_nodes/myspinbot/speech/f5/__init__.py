@@ -18,6 +18,7 @@ from .loader import (
     get_f5,
     load_f5,
     load_vocos,
+    model_config_for,
     package_config,
     release,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "load_vocos",
     "max_chunk_chars",
     "normalise_ref_text",
+    "model_config_for",
     "package_config",
     "plan_chunks",
     "prepare_reference",

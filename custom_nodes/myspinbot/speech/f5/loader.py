@@ -282,3 +282,28 @@ def cached_bundles() -> list[F5Bundle]:
     """The bundles loaded now (oldest first)."""
     with _cache_lock:
         return list(_cache.values())
+
+
+SIDECAR_CONFIG = "model_config.yaml"
+
+
+def model_config_for(checkpoint_path: str | os.PathLike, model_name: str) -> str | dict:
+    """The model config to build a checkpoint with.
+
+    A ``model_config.yaml`` beside the checkpoint wins (a fine-tune with its own architecture:
+    a ``model`` section or just its ``arch`` mapping); otherwise the package's config of that name
+    (``F5TTS_v1_Base``), or F5TTS_v1_Base's for a fine-tune of it."""
+    import yaml  # noqa: PLC0415
+
+    sidecar = Path(checkpoint_path).with_name(SIDECAR_CONFIG)
+    if sidecar.is_file():
+        with open(sidecar, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+        if not isinstance(config, dict):
+            raise InvalidInputError(f"{sidecar} must hold a mapping (a model section or an 'arch' mapping)")
+        return config.get("model", config)
+    try:
+        package_config(model_name)
+        return model_name
+    except InvalidInputError:
+        return DEFAULT_MODEL
