@@ -98,6 +98,20 @@ class OfflineError(MySpinBotError):
 
     code = "offline"
 
+
+class StorageError(MySpinBotError):
+    """Object storage (S3 / MinIO / R2) could not take an output; the local file is always kept.
+
+    Codes (stable): ``storage_unavailable`` (unreachable or 5xx after every retry),
+    ``storage_not_configured`` (no endpoint or credentials), ``storage_rejected`` (the server
+    refused: access denied, no such bucket, bad request), ``storage_verify_failed`` (the HEAD
+    after the upload did not show the local file's size), ``storage_local_missing`` (the local
+    file to upload is gone), ``storage_local_changed`` (it is no longer the size recorded when
+    the upload became pending). ``details`` never holds a credential."""
+
+    code = "storage_unavailable"
+
+
 def code_from_message(message: str | None, default: str = "execution_error") -> str:
     """Return the ``[code]`` at the start of ``message`` (as written by MySpinBotError), else ``default``."""
     if not message:

@@ -24,7 +24,8 @@ class MySpinBotExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
         from .nodes.script_writer import ScriptWriterOllama
+        from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
         from .nodes.voice_clone import VoiceCloneF5
 
-        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, SaveToMinIO]

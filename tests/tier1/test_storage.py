@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 import socket
 import urllib.request
@@ -175,6 +174,57 @@ def test_bucket_is_created_only_when_asked(settings, tmp_path, request):
     stored = upload_file(settings, local, bucket, "a.png", create_bucket=True, presign_expiry_s=0)
     assert stored.presigned_url is None and stored.content_type == "image/png"
     assert upload_file(settings, local, bucket, "b.png", create_bucket=True).size == 1000  # exists: fine
+
+
+def test_5xx_is_retried_a_refusal_is_not_and_an_interrupt_propagates(settings, tmp_path, request, monkeypatch):
+    from minio.error import InvalidResponseError, S3Error, ServerError
+
+    from myspinbot.storage import s3 as s3mod
+
+    class Response:
+        def __init__(self, status):
+            self.status, self.headers, self.data = status, {}, b""
+
+    def s3_error(status, code):
+        return S3Error(Response(status), code, "msg", "/r", "req", "host")
+
+    assert s3mod._classify(s3_error(503, "SlowDown"))[:2] == (True, "storage_unavailable")
+    assert s3mod._classify(s3_error(500, "InternalError"))[:2] == (True, "storage_unavailable")
+    assert s3mod._classify(s3_error(403, "SignatureDoesNotMatch"))[:2] == (False, "storage_rejected")
+    assert s3mod._classify(s3_error(403, "AccessDenied"))[:2] == (False, "storage_rejected")
+    assert s3mod._classify(ServerError("bad gateway", 502))[:2] == (True, "storage_unavailable")
+    assert s3mod._classify(ServerError("bad request", 400))[:2] == (False, "storage_rejected")
+    assert s3mod._classify(InvalidResponseError(502, "text/html", "<html>"))[0] is True
+    assert s3mod._classify(RuntimeError("a bug")) is None
+
+    bucket = _bucket(request)
+    local = _write(tmp_path / "r.bin", 10_000, seed=13)
+    real, calls = s3mod._upload_once, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise ServerError("server failed with HTTP status code 503", 503)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(s3mod, "_upload_once", flaky)
+    sleeps: list[float] = []
+    stored = upload_file(settings, local, bucket, "r.bin", create_bucket=True, backoff_s=0.25, sleep=sleeps.append)
+    assert len(calls) == 3 and sleeps == [0.25, 0.5] and stored.size == 10_000
+    monkeypatch.setattr(s3mod, "_upload_once", real)
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(done, total):
+        if done:
+            raise Interrupted
+
+    big = _write(tmp_path / "i.bin", 6 * MIB, seed=14)
+    with pytest.raises(Interrupted):
+        upload_file(settings, big, bucket, "i.bin", sleep=sleeps.append, on_progress=interrupt)
+    assert sleeps == [0.25, 0.5] and big.stat().st_size == 6 * MIB  # not retried, file kept
+    assert head(settings, bucket, "i.bin") is None
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -451,3 +501,16 @@ def test_engine_imports_no_comfyui():
                 continue
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{source.name} imports {name}"
+
+
+def test_retry_refuses_a_local_file_that_is_gone_or_changed(settings, tmp_path):
+    local = _write(tmp_path / "p.mp4", 1000, seed=15)
+    record = PendingUpload(local_path=str(local), bucket="b-retry", key="p.mp4", content_type="video/mp4", size=999)
+    with pytest.raises(StorageError) as err:
+        retry_upload(record, settings)
+    assert err.value.code == "storage_local_changed" and record.attempts == 1 and "changed" in record.last_error
+    record.local_path = str(tmp_path / "gone.mp4")
+    with pytest.raises(StorageError) as err:
+        retry_upload(record, settings)
+    assert err.value.code == "storage_local_missing" and record.attempts == 2
+    assert PendingUpload.from_dict(json.loads(json.dumps(record.to_dict()))) == record
