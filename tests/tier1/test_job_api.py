@@ -102,7 +102,7 @@ async def test_bad_submissions_get_json_errors_and_leave_nothing(client, host, f
 async def test_body_neither_multipart_nor_json_is_415(client):
     r = await client.post("/myspinbot/jobs", data=b"pipeline=lite", headers={"Content-Type": "text/plain"})
     assert r.status == 415 and (await r.json())["error"]["code"] == "unsupported_media_type"
-    # JSON bodies are submissions too (test_job_json.py); this one lacks the portrait.
+    # JSON bodies are submissions too (test_job_assets.py); this one lacks the portrait.
     r = await client.post("/myspinbot/jobs", json={"pipeline": "lite"})
     assert r.status == 422 and (await r.json())["error"]["code"] == "missing_portrait"
 

@@ -42,41 +42,14 @@ from myspinbot.storage import (
 )
 from myspinbot.storage.media import allocate_output_path, resolve_within, write_audio
 
+from s3_standin import S3StandIn  # noqa: E402
+
 STORAGE_PKG = Path(__file__).resolve().parents[2] / "custom_nodes" / "myspinbot" / "storage"
 NODE_FILE = STORAGE_PKG.parent / "nodes" / "save_minio.py"
 
 ACCESS_KEY = "MSBACCESSKEY7Q2Z"
 SECRET_KEY = "msb-secret-5f1c9e7a2b8d4c60a1e3"
 MIB = 1024 * 1024
-
-
-class S3StandIn:
-    """moto's S3 server on 127.0.0.1 that a test can stop (listening socket closed: connections
-    are refused) and start again on the same port."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server = None
-
-    def start(self) -> "S3StandIn":
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        self.port = self._server.get_host_and_port()[1]
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            inner = getattr(self._server, "_server", None)
-            if inner is not None:
-                inner.server_close()  # stop() leaves the socket listening; a stopped server refuses
-            self._server = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 def _settings(endpoint: str, **extra) -> S3Settings:

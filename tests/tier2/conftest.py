@@ -43,10 +43,28 @@ def ollama_standin():
     stand_in.server.server_close()
 
 
+S3_ACCESS_KEY = "TIER2ACCESSKEY"
+S3_SECRET_KEY = "tier2-secret-do-not-leak-8e1f"
+
+
 @pytest.fixture(scope="session")
-def comfy_clone(tmp_path_factory, ollama_standin):
+def s3_standin():
+    """moto's S3 server on loopback (an S3-protocol stand-in, not MinIO); ComfyUI gets it via MYSPINBOT_S3_*."""
+    from s3_standin import S3StandIn
+
+    server = S3StandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def comfy_clone(tmp_path_factory, ollama_standin, s3_standin):
     """ComfyUI with the repo linked into ``custom_nodes/`` (the ComfyUI-Manager / git clone layout)."""
-    proc = _start("clone", tmp_path_factory, env={"OLLAMA_HOST": ollama_standin.url})
+    proc = _start("clone", tmp_path_factory, env={
+        "OLLAMA_HOST": ollama_standin.url,
+        "MYSPINBOT_S3_ENDPOINT": s3_standin.endpoint, "MYSPINBOT_S3_ACCESS_KEY": S3_ACCESS_KEY,
+        "MYSPINBOT_S3_SECRET_KEY": S3_SECRET_KEY, "MYSPINBOT_S3_REGION": "us-east-1",
+        "MYSPINBOT_S3_RETRIES": "2", "MYSPINBOT_S3_BACKOFF_S": "0.1"})
     yield proc
     proc.stop()
 
