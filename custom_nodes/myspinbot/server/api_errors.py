@@ -11,18 +11,20 @@ from aiohttp import web
 class ApiError(Exception):
     """An error the API reports to the client with an HTTP status and a stable ``code``."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers or {}
 
     def envelope(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
     def response(self) -> web.Response:
-        return web.json_response(self.envelope(), status=self.status, dumps=_dumps)
+        return web.json_response(self.envelope(), status=self.status, headers=self.headers or None, dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import comfy.model_management
 import execution
 import folder_paths
 
 from .api_errors import ApiError
-from .host import EventCallback
+from .host import CancelOutcome, EventCallback
 
 log = logging.getLogger("myspinbot.host")
 
@@ -66,3 +67,39 @@ class PromptServerHost:
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         return self._server.prompt_queue.get_history(prompt_id=prompt_id).get(prompt_id)
+
+    def cancel(self, prompt_id: str) -> CancelOutcome:
+        """Dequeue ``prompt_id`` if pending (as ComfyUI's ``POST /queue {"delete": [...]}``), else
+        interrupt it only if it is the running prompt (as ``POST /interrupt {"prompt_id"}``).
+
+        The running check and the interrupt happen under the queue's mutex, so the worker cannot
+        finish this prompt and start another in between and the interrupt cannot land on an
+        unrelated prompt (ComfyUI resets the interrupt flag when a prompt starts)."""
+        queue = self._server.prompt_queue
+        if queue.delete_queue_item(lambda item: item[1] == prompt_id):
+            log.info("myspinbot: removed pending prompt %s from the queue", prompt_id)
+            return "pending"
+        interrupt_if_running = getattr(queue, "interrupt_if_running", None)
+        if interrupt_if_running is not None:  # newer ComfyUI: the same check-and-signal, atomic
+            interrupted = bool(interrupt_if_running(prompt_id))
+        else:
+            with queue.mutex:  # an RLock: get_current_queue_volatile takes it again
+                running, _ = queue.get_current_queue_volatile()
+                interrupted = any(item[1] == prompt_id for item in running)
+                if interrupted:
+                    comfy.model_management.interrupt_current_processing(True)
+        if interrupted:
+            log.info("myspinbot: interrupting running prompt %s", prompt_id)
+            return "running"
+        return "not_found"
+
+    def queue_position(self, prompt_id: str) -> int | None:
+        queue = self._server.prompt_queue
+        snapshot = getattr(queue, "get_current_queue_volatile", None) or queue.get_current_queue
+        _, pending = snapshot()
+        # The queue is a heap of (number, prompt_id, ...): it starts prompts by ascending number.
+        order = sorted(pending, key=lambda item: item[0])
+        for position, item in enumerate(order, start=1):
+            if item[1] == prompt_id:
+                return position
+        return None

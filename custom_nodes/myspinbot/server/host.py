@@ -7,12 +7,16 @@ a fake. Keeping the service behind this seam is what lets it be tested without C
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 """``callback(event, data)`` for ComfyUI execution events (``execution_start``, ``executing``,
 ``execution_cached``, ``progress``, ``execution_success``, ``execution_error``,
 ``execution_interrupted``); always invoked on the event loop's thread."""
+
+CancelOutcome = Literal["pending", "running", "not_found"]
+"""What ``Host.cancel`` did: removed a pending prompt from the queue (``pending``), signalled an
+interrupt to the running prompt (``running``), or found the prompt neither pending nor running."""
 
 
 class Host(Protocol):
@@ -30,3 +34,11 @@ class Host(Protocol):
 
     def subscribe(self, callback: EventCallback) -> None:
         """Call ``callback`` for every execution event from now on."""
+
+    def cancel(self, prompt_id: str) -> CancelOutcome:
+        """Stop ``prompt_id`` and nothing else: delete it from the queue if it is still pending,
+        else interrupt it if (and only if) it is the prompt running now."""
+
+    def queue_position(self, prompt_id: str) -> int | None:
+        """1-based position of a pending prompt in the order the queue will start them (1 = next),
+        or None when it is not pending (running, finished or unknown)."""

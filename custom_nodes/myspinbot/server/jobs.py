@@ -6,26 +6,62 @@ All methods run on the event loop's thread (the host delivers events there).
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import json
 import logging
 import mimetypes
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..errors import code_from_message
 from .api_errors import ApiError
+from .events import OUTPUT, PROGRESS, STATUS, JobEvents, KeyedLocks
 from .host import Host
-from .model import CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Job, Output
-from .pipelines import Pipeline
-from .store import JobStore
+from .model import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, STATUSES, STORE_STAGE, SUCCEEDED, TERMINAL, Asset, Job,
+                    Output)
+from .pipelines import FILE_KINDS, Param, Pipeline, Stage
+from .store import IdempotencyRecord, JobStore
+from .uploads import DEFAULT_MAX_FILE_BYTES, Sniffed
 
 log = logging.getLogger("myspinbot.jobs")
 
 INPUT_SUBDIR = "myspinbot"
 OUTPUT_SUBDIR = "myspinbot"
+ASSETS_SUBDIR = "assets"
 _CONTENT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mkv": "video/x-matroska", ".wav": "audio/wav",
                   ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png", ".jpg": "image/jpeg"}
+ASSET_ID = re.compile(r"^[0-9a-f]{64}$")
+
+DEFAULT_MAX_QUEUED = 100
+DEFAULT_RETRY_AFTER_S = 30
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+PROGRESS_INTERVAL_S = 0.25
+HEARTBEAT_S = 15.0
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+QUEUED_MESSAGE = "waiting in ComfyUI's queue"
+
+
+def max_queued_from_env() -> int:
+    """``MYSPINBOT_MAX_QUEUED`` (jobs waiting in the queue at most), default 100; a bad value falls back to it."""
+    raw = os.environ.get("MYSPINBOT_MAX_QUEUED", "").strip()
+    if not raw:
+        return DEFAULT_MAX_QUEUED
+    try:
+        value = int(raw)
+        if value < 1:
+            raise ValueError(raw)
+        return value
+    except ValueError:
+        log.warning("myspinbot: ignoring MYSPINBOT_MAX_QUEUED=%r (want a positive integer); using %d", raw, DEFAULT_MAX_QUEUED)
+        return DEFAULT_MAX_QUEUED
 
 
 @dataclass
@@ -35,33 +71,60 @@ class _Run:
     nodes: int
     output_nodes: dict[str, str]
     output_types: dict[str, str]
+    node_stages: dict[str, Stage] = field(default_factory=dict)
     node_fraction: dict[str, float] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     interrupted: bool = False
 
 
+@dataclass
+class _Gate:
+    """Progress throttle of one job: when the last progress event went out and the one held back."""
+
+    last: float = float("-inf")
+    pending: Job | None = None
+    handle: asyncio.TimerHandle | None = None
+
+
 class JobService:
-    def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], clock: Callable[[], float] = time.time):
+    def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], clock: Callable[[], float] = time.time,
+                 *, max_queued: int | None = None, retry_after_s: int = DEFAULT_RETRY_AFTER_S,
+                 idempotency_ttl_s: float = IDEMPOTENCY_TTL_S, progress_interval_s: float = PROGRESS_INTERVAL_S,
+                 heartbeat_s: float = HEARTBEAT_S, max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES):
         self.host = host
         self.store = store
         self.pipelines = pipelines
         self.clock = clock
+        self.max_queued = max_queued if max_queued is not None else max_queued_from_env()
+        self.retry_after_s = retry_after_s
+        self.idempotency_ttl_s = idempotency_ttl_s
+        self.progress_interval_s = progress_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.max_upload_bytes = max_upload_bytes
+        self.events = JobEvents()
+        self._key_locks = KeyedLocks()
+        self._gates: dict[str, _Gate] = {}
         self._runs: dict[str, _Run] = {}
         host.subscribe(self._on_event)
 
     # --- lifecycle -----------------------------------------------------------------------
     def recover(self) -> int:
         """Mark jobs a previous ComfyUI process left ``queued``/``running`` as failed
-        (``lost_on_restart``): ComfyUI's own queue does not survive a restart. Returns how many."""
+        (``lost_on_restart``): ComfyUI's own queue does not survive a restart. Jobs left
+        ``canceling`` become ``canceled`` (they were meant to stop). Returns how many were lost."""
         lost = self.store.with_status(QUEUED, RUNNING)
         for job in lost:
             self._finish(job, FAILED, error={"code": "lost_on_restart",
                                              "message": "ComfyUI restarted before the job finished", "details": {}})
+        for job in self.store.with_status(CANCELING):
+            self._finish(job, CANCELED)
         return len(lost)
 
     def pipeline(self, name: str | None) -> Pipeline:
         if not name:
             raise ApiError(422, "missing_pipeline", "field 'pipeline' is required", {"field": "pipeline", "pipelines": sorted(self.pipelines)})
+        if not isinstance(name, str):
+            raise ApiError(422, "invalid_parameter", "field 'pipeline' must be a string", {"field": "pipeline"})
         pipeline = self.pipelines.get(name)
         if pipeline is None:
             raise ApiError(422, "unknown_pipeline", f"unknown pipeline '{name}'", {"field": "pipeline", "pipelines": sorted(self.pipelines)})
@@ -71,6 +134,15 @@ class JobService:
         """Where a job's uploads live: ``<ComfyUI input>/myspinbot/<job id>/``."""
         return self.host.input_dir / INPUT_SUBDIR / job_id
 
+    # --- admission -----------------------------------------------------------------------
+    def check_capacity(self) -> None:
+        """Raise 429 ``queue_full`` (with ``Retry-After``) when ``max_queued`` jobs are already waiting."""
+        queued = self.store.count_status(QUEUED)
+        if queued >= self.max_queued:
+            raise ApiError(429, "queue_full", f"{queued} jobs are already waiting (at most {self.max_queued}); retry later",
+                           {"queued": queued, "max_queued": self.max_queued, "retry_after_s": self.retry_after_s},
+                           headers={"Retry-After": str(self.retry_after_s)})
+
     async def submit(self, job_id: str, pipeline: Pipeline, raw_values: dict[str, Any]) -> Job:
         """Validate the values, bind them into the pipeline's workflow and queue it in ComfyUI.
 
@@ -78,10 +150,13 @@ class JobService:
         no job is recorded."""
         values = pipeline.coerce(raw_values)
         built = pipeline.build(values, save_prefix=f"{OUTPUT_SUBDIR}/{job_id}/output")
+        # No await between this check and the save: concurrent submissions cannot overshoot the limit.
+        self.check_capacity()
         job = Job(id=job_id, pipeline=pipeline.name, status=QUEUED, created_at=self.clock(),
-                  params={k: v for k, v in values.items()})
+                  params={k: v for k, v in values.items()}, message=QUEUED_MESSAGE)
         self._runs[job_id] = _Run(nodes=len(built.prompt), output_nodes=built.output_nodes,
-                                  output_types={o.name: o.type for o in pipeline.outputs})
+                                  output_types={o.name: o.type for o in pipeline.outputs},
+                                  node_stages=pipeline.node_stages(built.prompt))
         self.store.save(job)
         try:
             await self.host.enqueue(job_id, built.prompt)
@@ -91,8 +166,125 @@ class JobService:
             raise
         return job
 
+    # --- idempotency ---------------------------------------------------------------------
+    def idempotent_job(self, key: str) -> tuple[IdempotencyRecord, Job] | None:
+        """The live (younger than the TTL) record of ``key`` and its job, if any."""
+        record = self.store.idempotency(key)
+        if record is None or record.created_at < self.clock() - self.idempotency_ttl_s:
+            return None
+        job = self.store.get(record.job_id)
+        return (record, job) if job is not None else None
+
+    async def submit_once(self, key: str | None, request_hash: str,
+                          create: Callable[[], Awaitable[Job]]) -> tuple[Job, bool]:
+        """Run ``create`` unless ``key`` already created a job within the TTL; returns ``(job, replayed)``.
+
+        Submissions with the same key are serialized by a per-key lock, so concurrent ones create
+        one job. The same key with a different ``request_hash`` raises 422 ``idempotency_key_reused``.
+        A failed ``create`` records nothing, so the key can be retried."""
+        if key is None:
+            return await create(), False
+        async with self._key_locks.hold(key):
+            found = self.idempotent_job(key)
+            if found is not None:
+                record, job = found
+                if record.request_hash != request_hash:
+                    raise ApiError(422, "idempotency_key_reused",
+                                   "this Idempotency-Key was already used with a different request",
+                                   {"header": "Idempotency-Key"})
+                return job, True
+            job = await create()
+            now = self.clock()
+            self.store.put_idempotency(IdempotencyRecord(key, request_hash, job.id, now), expire_before=now - self.idempotency_ttl_s)
+            return job, False
+
+    # --- assets --------------------------------------------------------------------------
+    def assets_dir(self) -> Path:
+        """``<ComfyUI input>/myspinbot/assets/``: uploaded inputs, named by their sha256."""
+        return self.host.input_dir / INPUT_SUBDIR / ASSETS_SUBDIR
+
+    def asset(self, asset_id: str) -> Asset | None:
+        return self.store.asset(asset_id) if ASSET_ID.match(asset_id) else None
+
+    def store_asset(self, staged: Path, sha256: str, size: int, sniffed: Sniffed) -> tuple[Asset, bool]:
+        """Move a checked upload to its content address and record it; returns ``(asset, created)``.
+        Uploading the same bytes again keeps the first record."""
+        existing = self.store.asset(sha256)
+        rel = existing.path if existing else f"{INPUT_SUBDIR}/{ASSETS_SUBDIR}/{sha256}{sniffed.ext}"
+        dest = self.host.input_dir / rel
+        if existing and dest.is_file():
+            staged.unlink(missing_ok=True)
+            return existing, False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, dest)
+        if existing:
+            return existing, False
+        asset = Asset(id=sha256, kind=sniffed.kind, content_type=sniffed.content_type, size_bytes=size,
+                      path=rel, created_at=self.clock())
+        return self.store.add_asset(asset), True
+
+    def resolve_inputs(self, pipeline: Pipeline, inputs: dict[str, Any], *, bare_asset_ids: bool = False) -> dict[str, Any]:
+        """Replace file parameters given as ``{"asset_id": "<sha256>"}`` (or, with ``bare_asset_ids``,
+        the id alone, as in a form field) by the asset's path relative to ComfyUI's input folder.
+
+        Anything else goes through as given, for ``Pipeline.coerce`` to check."""
+        values = dict(inputs)
+        for name, value in inputs.items():
+            param = pipeline.param(name)
+            if param is not None and param.kind in FILE_KINDS:
+                values[name] = self._asset_path(param, value, bare_asset_ids)
+        return values
+
+    def _asset_path(self, param: Param, value: Any, bare: bool) -> str:
+        if isinstance(value, dict) and set(value) == {"asset_id"}:
+            asset_id = value["asset_id"]
+        elif bare and isinstance(value, str):
+            asset_id = value
+        else:
+            raise ApiError(422, "invalid_parameter",
+                           f"parameter '{param.name}' must be {{\"asset_id\": \"<sha256>\"}} of a file uploaded to /myspinbot/assets",
+                           {"field": param.name})
+        if not isinstance(asset_id, str) or not ASSET_ID.match(asset_id):
+            raise ApiError(422, "invalid_asset_id", f"parameter '{param.name}': an asset id is 64 lowercase hex digits (a sha256)",
+                           {"field": param.name})
+        asset = self.store.asset(asset_id)
+        if asset is None or not (self.host.input_dir / asset.path).is_file():
+            raise ApiError(422, "asset_not_found", f"parameter '{param.name}': no asset '{asset_id}'",
+                           {"field": param.name, "asset_id": asset_id})
+        if asset.kind != param.kind:
+            raise ApiError(422, "asset_kind_mismatch",
+                           f"parameter '{param.name}' takes {param.kind}, asset '{asset_id}' is {asset.kind}",
+                           {"field": param.name, "asset_id": asset_id, "expected": param.kind, "actual": asset.kind})
+        return asset.path
+
+    # --- reading -------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         return self.store.get(job_id)
+
+    def queue_position(self, job: Job) -> int | None:
+        """Where a queued job's prompt stands in ComfyUI's queue (1 = next), else None."""
+        if job.status != QUEUED:
+            return None
+        try:
+            return self.host.queue_position(job.id)
+        except Exception:  # a queue we cannot read must not break reading the job
+            log.exception("myspinbot: could not read the queue position of job %s", job.id)
+            return None
+
+    def list_jobs(self, *, statuses: tuple[str, ...] = (), pipelines: tuple[str, ...] = (), limit: int = DEFAULT_PAGE,
+                  cursor: str | None = None) -> tuple[list[Job], str | None]:
+        """A page of jobs, newest first, and the cursor of the next page (None on the last)."""
+        unknown = [s for s in statuses if s not in STATUSES]
+        if unknown:
+            raise ApiError(422, "invalid_parameter", f"unknown status '{unknown[0]}'", {"field": "status", "statuses": list(STATUSES)})
+        if not 1 <= limit <= MAX_PAGE:
+            raise ApiError(422, "invalid_parameter", f"limit must be between 1 and {MAX_PAGE}", {"field": "limit"})
+        after = decode_cursor(cursor) if cursor else None
+        jobs = self.store.page(statuses=statuses, pipelines=pipelines, limit=limit + 1, after=after)
+        if len(jobs) <= limit:
+            return jobs, None
+        jobs = jobs[:limit]
+        return jobs, encode_cursor(jobs[-1])
 
     def output_path(self, job: Job, name: str) -> Path | None:
         """The file behind a recorded output, if it is still inside ComfyUI's output folder."""
@@ -104,6 +296,33 @@ class JobService:
         if not path.is_relative_to(root) or not path.is_file():
             return None
         return path
+
+    # --- cancel --------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a job; idempotent. A queued job leaves ComfyUI's queue and is ``canceled`` at once;
+        a running one is interrupted (that prompt only) and stays ``canceling`` until ComfyUI
+        reports the interruption; a finished one is returned as it is. None for an unknown id."""
+        job = self.store.get(job_id)
+        if job is None or job.status in TERMINAL:
+            return job
+        outcome = self.host.cancel(job_id)
+        if outcome == "pending":
+            self._runs.pop(job_id, None)
+            self._finish(job, CANCELED)
+        elif outcome == "running":
+            if job.status != CANCELING:
+                self._set_status(job, CANCELING, message="canceling")
+        elif job.status != CANCELING:
+            if job_id in self._runs and self.host.history(job_id) is not None:
+                # It finished a moment ago and its events are on their way: the outcome they
+                # report (succeeded, failed) wins over the late cancel.
+                self._set_status(job, CANCELING, message="canceling")
+            else:
+                # Neither pending, running nor finished: ComfyUI no longer has the prompt (its
+                # queue was cleared, or it belongs to an earlier ComfyUI process); nothing to stop.
+                self._runs.pop(job_id, None)
+                self._finish(job, CANCELED)
+        return self.store.get(job_id)
 
     # --- ComfyUI events ------------------------------------------------------------------
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
@@ -120,8 +339,8 @@ class JobService:
         if event == "execution_start":
             job = self.store.get(job_id)
             if job and job.status == QUEUED:
-                job.status, job.started_at = RUNNING, self.clock()
-                self.store.save(job)
+                job.started_at = self.clock()
+                self._set_status(job, RUNNING, message="started")
         elif event == "execution_cached":
             for node in data.get("nodes") or []:
                 run.node_fraction[str(node)] = 1.0
@@ -129,8 +348,9 @@ class JobService:
             for node, frac in list(run.node_fraction.items()):
                 if frac < 1.0:
                     run.node_fraction[node] = 1.0
-            run.node_fraction.setdefault(str(data["node"]), 0.0)
-            self._save_progress(job_id, run)
+            node = str(data["node"])
+            run.node_fraction.setdefault(node, 0.0)
+            self._save_progress(job_id, run, stage=run.node_stages.get(node))
         elif event == "progress" and data.get("node") is not None:
             total = float(data.get("max") or 0)
             if total > 0:
@@ -146,19 +366,30 @@ class JobService:
             }
         elif event == "execution_interrupted":
             run.interrupted = True
+            self._finalize(job_id, run)  # nothing more to learn from ComfyUI: canceled now
         elif event == "executing" and data.get("node") is None:
             self._finalize(job_id, run)
 
-    def _save_progress(self, job_id: str, run: _Run) -> None:
+    def _save_progress(self, job_id: str, run: _Run, stage: Stage | None = None) -> None:
         job = self.store.get(job_id)
         if job is None or job.status in TERMINAL:
             return
         value = min(0.99, sum(run.node_fraction.values()) / max(1, run.nodes))
+        changed = False
         if value > job.progress + 0.005:
-            job.progress = value
-            if job.status == QUEUED:
-                job.status, job.started_at = RUNNING, self.clock()
+            job.progress, changed = value, True
+        if stage is not None and stage.name != job.stage:
+            job.stage, changed = stage.name, True
+            if job.status != CANCELING:
+                job.message = stage.message
+        if not changed:
+            return
+        if job.status == QUEUED:
+            job.started_at = self.clock()
+            self._set_status(job, RUNNING, message=job.message if job.stage else "started")
+        else:
             self.store.save(job)
+        self._publish_progress(job)
 
     def _finalize(self, job_id: str, run: _Run) -> None:
         self._runs.pop(job_id, None)
@@ -194,6 +425,13 @@ class JobService:
                                   path=path.relative_to(root).as_posix()))
         return outputs, missing
 
+    def _set_status(self, job: Job, status: str, *, message: str | None = None) -> None:
+        job.status = status
+        if message is not None:
+            job.message = message
+        self.store.save(job)
+        self.events.publish(STATUS, job)
+
     def _finish(self, job: Job, status: str, *, outputs: list[Output] | None = None, error: dict | None = None) -> None:
         job.status = status
         job.completed_at = self.clock()
@@ -201,9 +439,69 @@ class JobService:
             job.outputs = outputs
         job.error = error
         if status == SUCCEEDED:
-            job.progress = 1.0
+            job.progress, job.stage = 1.0, STORE_STAGE
+            job.message = f"done: {len(job.outputs)} output{'s' if len(job.outputs) != 1 else ''} stored"
+        elif status == FAILED:
+            job.message = (error or {}).get("message") or "failed"
+        else:
+            job.message = "canceled"
         self.store.save(job)
         log.info("myspinbot: job %s %s", job.id, status)
+        self._close_gate(job.id)
+        if status == SUCCEEDED:
+            self.events.publish(PROGRESS, job)
+            for output in job.outputs:
+                self.events.publish(OUTPUT, job, output)
+        self.events.publish(STATUS, job)
+
+    # --- progress throttle ---------------------------------------------------------------
+    def _publish_progress(self, job: Job) -> None:
+        """Publish a progress event at most every ``progress_interval_s`` per job; the latest held
+        back goes out when the interval is over (so the last value always arrives)."""
+        if not self.events.has_subscribers(job.id):
+            return
+        gate = self._gates.setdefault(job.id, _Gate())
+        now = time.monotonic()
+        if gate.handle is None and now - gate.last >= self.progress_interval_s:
+            gate.last = now
+            self.events.publish(PROGRESS, job)
+            return
+        gate.pending = job
+        if gate.handle is None:
+            delay = max(0.0, self.progress_interval_s - (now - gate.last))
+            gate.handle = asyncio.get_running_loop().call_later(delay, self._flush_progress, job.id)
+
+    def _flush_progress(self, job_id: str) -> None:
+        gate = self._gates.get(job_id)
+        if gate is None:
+            return
+        gate.handle = None
+        if gate.pending is not None:
+            job, gate.pending = gate.pending, None
+            gate.last = time.monotonic()
+            self.events.publish(PROGRESS, job)
+
+    def _close_gate(self, job_id: str) -> None:
+        gate = self._gates.pop(job_id, None)
+        if gate is not None and gate.handle is not None:
+            gate.handle.cancel()
+
+
+def encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at, job.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """Raises 422 ``invalid_cursor`` for anything ``encode_cursor`` did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        if isinstance(created_at, bool) or not isinstance(created_at, (int, float)) or not isinstance(job_id, str):
+            raise ValueError(cursor)
+        return float(created_at), job_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned", {"field": "cursor"}) from None
 
 
 def _first_file(node_output: dict[str, Any]) -> dict[str, Any] | None:

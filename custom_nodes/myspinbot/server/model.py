@@ -6,8 +6,13 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+QUEUED, RUNNING, CANCELING = "queued", "running", "canceling"
+SUCCEEDED, FAILED, CANCELED = "succeeded", "failed", "canceled"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
+STATUSES = (QUEUED, RUNNING, CANCELING, SUCCEEDED, FAILED, CANCELED)
+
+STORE_STAGE = "store"
+"""The service's own last stage: recording a successful job's outputs (every pipeline ends in it)."""
 
 
 @dataclass
@@ -23,7 +28,10 @@ class Output:
 
 @dataclass
 class Job:
-    """One talking-head job; times are Unix seconds (float), ``progress`` is 0..1."""
+    """One talking-head job; times are Unix seconds (float), ``progress`` is 0..1.
+
+    ``stage`` is the pipeline stage last reached (``None`` before the first), ``message`` a short
+    human-readable line about where the job stands."""
 
     id: str
     pipeline: str
@@ -35,9 +43,25 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     outputs: list[Output] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    stage: str | None = None
+    message: str | None = None
 
     def output(self, name: str) -> Output | None:
         return next((o for o in self.outputs if o.name == name), None)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An uploaded input file, content-addressed: ``id`` is the sha256 of its bytes.
+
+    ``path`` is relative to ComfyUI's input folder (``myspinbot/assets/<sha256><ext>``)."""
+
+    id: str
+    kind: str  # "image" | "audio"
+    content_type: str
+    size_bytes: int
+    path: str
+    created_at: float
 
 
 def iso(ts: float | None) -> str | None:
@@ -47,8 +71,24 @@ def iso(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def job_to_json(job: Job, base: str) -> dict[str, Any]:
-    """The public job document; ``base`` is the API prefix the client used (``/myspinbot`` or ``/api/myspinbot``)."""
+def output_to_json(job: Job, output: Output, base: str) -> dict[str, Any]:
+    return {
+        "name": output.name,
+        "type": output.type,
+        "content_type": output.content_type,
+        "size_bytes": output.size_bytes,
+        "url": f"{base}/jobs/{job.id}/outputs/{output.name}",
+    }
+
+
+def progress_to_json(job: Job) -> dict[str, Any]:
+    return {"value": round(job.progress, 4), "stage": job.stage, "message": job.message}
+
+
+def job_to_json(job: Job, base: str, queue_position: int | None = None) -> dict[str, Any]:
+    """The public job document; ``base`` is the API prefix the client used (``/myspinbot`` or ``/api/myspinbot``).
+
+    ``queue_position`` (1 = the next prompt ComfyUI starts) is only reported for queued jobs."""
     self_url = f"{base}/jobs/{job.id}"
     return {
         "id": job.id,
@@ -57,17 +97,14 @@ def job_to_json(job: Job, base: str) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
-        "progress": {"value": round(job.progress, 4)},
-        "outputs": [
-            {
-                "name": o.name,
-                "type": o.type,
-                "content_type": o.content_type,
-                "size_bytes": o.size_bytes,
-                "url": f"{self_url}/outputs/{o.name}",
-            }
-            for o in job.outputs
-        ],
+        "queue_position": queue_position if job.status == QUEUED else None,
+        "progress": progress_to_json(job),
+        "outputs": [output_to_json(job, o, base) for o in job.outputs],
         "error": job.error,
-        "urls": {"self": self_url},
+        "urls": {"self": self_url, "events": f"{self_url}/events", "cancel": f"{self_url}/cancel"},
     }
+
+
+def asset_to_json(asset: Asset) -> dict[str, Any]:
+    return {"asset_id": asset.id, "content_type": asset.content_type, "size_bytes": asset.size_bytes,
+            "sha256": asset.id, "kind": asset.kind}

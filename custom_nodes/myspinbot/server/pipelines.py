@@ -47,6 +47,16 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A named phase of a pipeline, reported as ``progress.stage``: it begins when ComfyUI starts
+    executing any node whose title is in ``nodes``. ``message`` is the human-readable line shown with it."""
+
+    name: str
+    nodes: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
 class BuiltPrompt:
     prompt: dict[str, Any]
     output_nodes: dict[str, str]  # output name -> node id
@@ -62,9 +72,21 @@ class Pipeline:
     save_prefix_node: str
     check: Callable[[dict[str, Any]], None] = field(default=lambda values: None)
     rewire: Callable[[dict[str, Any], dict[str, Any], "Pipeline"], None] = field(default=lambda prompt, values, p: None)
+    stages: tuple[Stage, ...] = ()
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def node_stages(self, prompt: dict[str, Any]) -> dict[str, Stage]:
+        """Node id → the stage it belongs to, for the nodes of a built prompt that have one
+        (nodes without a stage leave the job's stage as it was)."""
+        by_title = {title: stage for stage in self.stages for title in stage.nodes}
+        result = {}
+        for node_id, node in prompt.items():
+            stage = by_title.get(node.get("_meta", {}).get("title"))
+            if stage is not None:
+                result[node_id] = stage
+        return result
 
     def file_params(self) -> list[Param]:
         return [p for p in self.params if p.kind in FILE_KINDS]
@@ -188,5 +210,10 @@ def builtin_pipelines() -> dict[str, Pipeline]:
         save_prefix_node="Save video",
         check=_lite_check,
         rewire=_lite_rewire,
+        stages=(
+            Stage("speech", ("Speech recording", "Script speech"), "preparing the speech"),
+            Stage("animate", ("Animate portrait",), "animating the portrait"),
+            Stage("encode", ("Save video",), "encoding the video"),
+        ),
     )
     return {lite.name: lite}

@@ -1,26 +1,38 @@
-"""aiohttp handlers of the job API, mounted under ``/myspinbot`` (ComfyUI mirrors them under ``/api``)."""
+"""aiohttp handlers of the job API, mounted under ``/myspinbot`` (ComfyUI mirrors them under ``/api``).
+
+``openapi.py`` describes every route registered here; a tier-1 test keeps the two in step.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hashlib
+import json
 import logging
 import re
 import shutil
 import uuid
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from .api_errors import ApiError
-from .jobs import JobService
-from .model import job_to_json
-from .uploads import accept_audio, accept_image, read_multipart
+from .events import OUTPUT, PROGRESS, STATUS, JobEvent
+from .jobs import DEFAULT_PAGE, JobService
+from .model import TERMINAL, Job, asset_to_json, job_to_json, output_to_json, progress_to_json
+from .uploads import accept_audio, accept_image, read_multipart, sniff_asset
 
 log = logging.getLogger("myspinbot.routes")
 
 PREFIX = "/myspinbot"
 _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _OUTPUT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_JSON_BYTES = 1 << 20
+JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotency-Replayed"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,38 +63,122 @@ def api_base(request: web.Request) -> str:
 def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
     """Register the handlers on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
 
+    def render(job: Job, request: web.Request) -> dict[str, Any]:
+        return job_to_json(job, api_base(request), service.queue_position(job))
+
     @routes.get(PREFIX + "/health")
     @json_errors
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "pipelines": sorted(service.pipelines)})
 
+    @routes.get(PREFIX + "/openapi.json")
+    @json_errors
+    async def openapi(request: web.Request) -> web.Response:
+        from .openapi import build_openapi
+
+        return web.json_response(build_openapi(service.pipelines))
+
+    # --- jobs ----------------------------------------------------------------------------
     @routes.post(PREFIX + "/jobs")
     @json_errors
     async def create_job(request: web.Request) -> web.Response:
+        is_json = request.content_type == "application/json" or request.content_type.endswith("+json")
+        if not is_json and not request.content_type.startswith("multipart/"):
+            raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data",
+                           {"content_type": request.content_type})
+        key = idempotency_key(request)
+        if key is None or service.idempotent_job(key) is None:
+            service.check_capacity()  # before reading (and staging) anything
         job_id = str(uuid.uuid4())
         staging = service.staging_dir(job_id)
+        kept = False
         try:
-            form = await read_multipart(request, staging)
-            pipeline = service.pipeline(form.fields.pop("pipeline", None))
-            values: dict[str, str] = dict(form.fields)
-            for name, (path, client_name) in form.files.items():
-                param = pipeline.param(name)
-                if param is None or param.kind not in ("image", "audio"):
-                    raise ApiError(422, "unknown_parameter", f"pipeline '{pipeline.name}' takes no file '{name}'", {"field": name})
-                accepted = accept_image(path) if param.kind == "image" else accept_audio(path, client_name)
-                values[name] = accepted.relative_to(service.host.input_dir).as_posix()
-            job = await service.submit(job_id, pipeline, values)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        body = job_to_json(job, api_base(request))
-        return web.json_response(body, status=202, headers={"Location": body["urls"]["self"]})
+            if is_json:
+                pipeline_name, inputs, request_hash = parse_json_submission(await read_json(request))
+
+                async def create() -> Job:
+                    pipeline = service.pipeline(pipeline_name)
+                    return await service.submit(job_id, pipeline, service.resolve_inputs(pipeline, inputs))
+            else:
+                form = await read_multipart(request, staging, service.max_upload_bytes)
+                pipeline_name = form.fields.pop("pipeline", None)
+                request_hash = _hash({"pipeline": pipeline_name, "fields": form.fields, "files": form.sha256})
+
+                async def create() -> Job:
+                    pipeline = service.pipeline(pipeline_name)
+                    # A file parameter sent as a text field is an asset id, never a path.
+                    values = service.resolve_inputs(pipeline, dict(form.fields), bare_asset_ids=True)
+                    for name, (path, client_name) in form.files.items():
+                        param = pipeline.param(name)
+                        if param is None or param.kind not in ("image", "audio"):
+                            raise ApiError(422, "unknown_parameter", f"pipeline '{pipeline.name}' takes no file '{name}'", {"field": name})
+                        if name in values:
+                            raise ApiError(422, "conflicting_inputs", f"'{name}' given both as a file and as an asset id", {"field": name})
+                        accepted = accept_image(path) if param.kind == "image" else accept_audio(path, client_name)
+                        values[name] = accepted.relative_to(service.host.input_dir).as_posix()
+                    return await service.submit(job_id, pipeline, values)
+
+            job, replayed = await service.submit_once(key, request_hash, create)
+            kept = not replayed
+        finally:
+            if not kept:
+                shutil.rmtree(staging, ignore_errors=True)
+        body = render(job, request)
+        headers = {"Location": body["urls"]["self"]}
+        if replayed:
+            headers[REPLAYED_HEADER] = "true"
+        return web.json_response(body, status=200 if replayed else 202, headers=headers)
+
+    @routes.get(PREFIX + "/jobs")
+    @json_errors
+    async def list_jobs(request: web.Request) -> web.Response:
+        query = request.query
+        unknown = sorted(set(query) - {"status", "pipeline", "limit", "cursor"})
+        if unknown:
+            raise ApiError(422, "unknown_parameter", f"unknown query parameter '{unknown[0]}'", {"field": unknown[0]})
+        try:
+            limit = int(query.get("limit", DEFAULT_PAGE))
+        except ValueError:
+            raise ApiError(422, "invalid_parameter", "limit must be an integer", {"field": "limit"}) from None
+        jobs, next_cursor = service.list_jobs(statuses=_csv(query.getall("status", [])),
+                                              pipelines=_csv(query.getall("pipeline", [])),
+                                              limit=limit, cursor=query.get("cursor") or None)
+        return web.json_response({"jobs": [render(j, request) for j in jobs], "next_cursor": next_cursor})
 
     @routes.get(PREFIX + "/jobs/{job_id}")
     @json_errors
     async def get_job(request: web.Request) -> web.Response:
         job = _job_or_404(service, request.match_info["job_id"])
-        return web.json_response(job_to_json(job, api_base(request)))
+        return web.json_response(render(job, request))
+
+    @routes.post(PREFIX + "/jobs/{job_id}/cancel")
+    @json_errors
+    async def cancel_job(request: web.Request) -> web.Response:
+        job = _job_or_404(service, request.match_info["job_id"])
+        job = service.cancel(job.id) or job
+        return web.json_response(render(job, request))
+
+    @routes.get(PREFIX + "/jobs/{job_id}/events")
+    @json_errors
+    async def job_events(request: web.Request) -> web.StreamResponse:
+        job_id = _job_or_404(service, request.match_info["job_id"]).id
+        queue = service.events.subscribe(job_id)  # before the snapshot: nothing can fall in between
+        try:
+            job = service.get(job_id)
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                                   "X-Accel-Buffering": "no"})
+            await response.prepare(request)
+            try:
+                await _stream_events(response, request, service, job, queue, render)
+            except (ConnectionError, asyncio.TimeoutError):  # the client went away
+                return response
+            except Exception:  # headers are sent: end the stream, the log has the rest
+                log.exception("myspinbot: event stream of job %s failed", job_id)
+                return response
+            await response.write_eof()
+            return response
+        finally:
+            service.events.unsubscribe(job_id, queue)
 
     @routes.get(PREFIX + "/jobs/{job_id}/outputs/{name}")
     @json_errors
@@ -97,8 +193,124 @@ def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
         return web.FileResponse(path, headers={"Content-Type": output.content_type,
                                                "Content-Disposition": f'inline; filename="{name}{path.suffix}"'})
 
+    # --- assets --------------------------------------------------------------------------
+    @routes.post(PREFIX + "/assets")
+    @json_errors
+    async def upload_asset(request: web.Request) -> web.Response:
+        incoming = service.assets_dir() / f".incoming-{uuid.uuid4()}"
+        try:
+            form = await read_multipart(request, incoming, service.max_upload_bytes)
+            extra = sorted(set(form.fields) | (set(form.files) - {"file"}))
+            if extra:
+                raise ApiError(422, "unknown_parameter", f"unexpected field '{extra[0]}': send one file field 'file'",
+                               {"field": extra[0]})
+            if "file" not in form.files:
+                raise ApiError(422, "missing_file", "send the file in a multipart file field 'file'", {"field": "file"})
+            path, _ = form.files["file"]
+            sniffed = await asyncio.get_running_loop().run_in_executor(None, sniff_asset, path)
+            asset, created = service.store_asset(path, form.sha256["file"], form.sizes["file"], sniffed)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        return web.json_response(asset_to_json(asset), status=201 if created else 200,
+                                 headers={"Location": f"{api_base(request)}/assets/{asset.id}"})
 
-def _job_or_404(service: JobService, job_id: str):
+    @routes.get(PREFIX + "/assets/{asset_id}")
+    @json_errors
+    async def get_asset(request: web.Request) -> web.Response:
+        asset_id = request.match_info["asset_id"]
+        asset = service.asset(asset_id)
+        if asset is None:
+            raise ApiError(404, "asset_not_found", f"no asset '{asset_id}'")
+        return web.json_response(asset_to_json(asset))
+
+
+async def _stream_events(response: web.StreamResponse, request: web.Request, service: JobService, job: Job,
+                         queue: asyncio.Queue[JobEvent], render: Callable[[Job, web.Request], dict[str, Any]]) -> None:
+    """``snapshot``, then ``status`` / ``progress`` / ``output`` events as they happen, a comment
+    line every ``heartbeat_s`` while nothing happens; returns after a terminal ``status``."""
+    await _send(response, "snapshot", render(job, request))
+    if job.status in TERMINAL:
+        return
+    base = api_base(request)
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), timeout=service.heartbeat_s)
+        except asyncio.TimeoutError:
+            await response.write(b": heartbeat\n\n")
+            continue
+        if event.kind == STATUS:
+            await _send(response, STATUS, render(event.job, request))
+            if event.job.status in TERMINAL:
+                return
+        elif event.kind == PROGRESS:
+            await _send(response, PROGRESS, {"id": event.job.id, "status": event.job.status,
+                                             "progress": progress_to_json(event.job)})
+        elif event.kind == OUTPUT and event.output is not None:
+            await _send(response, OUTPUT, {"id": event.job.id, **output_to_json(event.job, event.output, base)})
+
+
+async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body, at most ``MAX_JSON_BYTES``. Raises 413 / 400 envelopes."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise ApiError(413, "body_too_large", f"the JSON body is larger than {MAX_JSON_BYTES} bytes", {"max_bytes": MAX_JSON_BYTES})
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise ApiError(413, "body_too_large", f"the JSON body is larger than {MAX_JSON_BYTES} bytes", {"max_bytes": MAX_JSON_BYTES})
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_body", f"the body is not valid JSON: {exc}") from None
+
+
+def parse_json_submission(body: Any) -> tuple[Any, dict[str, Any], str]:
+    """``{"pipeline", "inputs", "options"}`` → (pipeline name, inputs with options merged in, request hash)."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_body", "the body must be a JSON object {\"pipeline\", \"inputs\", \"options\"}")
+    unknown = sorted(set(body) - JSON_BODY_FIELDS)
+    if unknown:
+        raise ApiError(422, "unknown_field", f"unknown field '{unknown[0]}'", {"field": unknown[0], "fields": sorted(JSON_BODY_FIELDS)})
+    inputs = body.get("inputs", {})
+    options = body.get("options", {})
+    for name, value in (("inputs", inputs), ("options", options)):
+        if not isinstance(value, dict):
+            raise ApiError(422, "invalid_parameter", f"'{name}' must be an object", {"field": name})
+    both = sorted(set(inputs) & set(options))
+    if both:
+        raise ApiError(422, "conflicting_inputs", f"'{both[0]}' given in both 'inputs' and 'options'", {"field": both[0]})
+    return body.get("pipeline"), {**inputs, **options}, _hash(body)
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(422, "invalid_idempotency_key", "an Idempotency-Key is 1 to 255 visible ASCII characters",
+                       {"header": IDEMPOTENCY_HEADER})
+    return key
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _hash(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _csv(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for raw in values for v in raw.split(",") if v.strip()))
+
+
+def _job_or_404(service: JobService, job_id: str) -> Job:
     job = service.get(job_id) if _JOB_ID.match(job_id) else None
     if job is None:
         raise ApiError(404, "job_not_found", f"no job with id '{job_id}'")

@@ -1,4 +1,4 @@
-"""Durable job records in SQLite (WAL) in ComfyUI's user directory."""
+"""Durable job records, uploaded assets and idempotency keys in SQLite (WAL) in ComfyUI's user directory."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sqlite3
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
-from .model import Job, Output
+from .model import Asset, Job, Output
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -25,9 +26,36 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency_keys(created_at);
 """
 
-_COLUMNS = ("id", "pipeline", "status", "created_at", "started_at", "completed_at", "progress", "params", "outputs", "error")
+# Columns added after the first release: (name, SQL type); added to older databases on open.
+_ADDED_COLUMNS = (("stage", "TEXT"), ("message", "TEXT"))
+
+_COLUMNS = ("id", "pipeline", "status", "created_at", "started_at", "completed_at", "progress", "params", "outputs",
+            "error", "stage", "message")
+_ASSET_COLUMNS = ("id", "kind", "content_type", "size_bytes", "path", "created_at")
+
+
+class IdempotencyRecord(NamedTuple):
+    key: str
+    request_hash: str
+    job_id: str
+    created_at: float
 
 
 class JobStore:
@@ -42,11 +70,16 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    # --- jobs ----------------------------------------------------------------------------
     def save(self, job: Job) -> None:
         """Insert or replace the whole row."""
         row = (
@@ -60,6 +93,8 @@ class JobStore:
             json.dumps(job.params),
             json.dumps([asdict(o) for o in job.outputs]),
             json.dumps(job.error) if job.error is not None else None,
+            job.stage,
+            job.message,
         )
         with self._lock:
             self._db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
@@ -81,6 +116,66 @@ class JobStore:
             ).fetchall()
         return [_to_job(r) for r in rows]
 
+    def count_status(self, *statuses: str) -> int:
+        marks = ", ".join("?" * len(statuses))
+        with self._lock:
+            return self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", statuses).fetchone()[0]
+
+    def page(self, *, statuses: tuple[str, ...] = (), pipelines: tuple[str, ...] = (), limit: int = 20,
+             after: tuple[float, str] | None = None) -> list[Job]:
+        """Jobs newest first (``created_at`` then ``id``, both descending), optionally filtered,
+        starting strictly after the ``(created_at, id)`` of the last job of the previous page."""
+        where, args = [], []
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if pipelines:
+            where.append(f"pipeline IN ({', '.join('?' * len(pipelines))})")
+            args.extend(pipelines)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend((after[0], after[0], after[1]))
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_to_job(r) for r in rows]
+
+    # --- assets --------------------------------------------------------------------------
+    def add_asset(self, asset: Asset) -> Asset:
+        """Record an asset unless one with its id exists; returns the stored record."""
+        row = tuple(getattr(asset, c) for c in _ASSET_COLUMNS)
+        with self._lock:
+            self._db.execute(f"INSERT OR IGNORE INTO assets ({', '.join(_ASSET_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' * len(_ASSET_COLUMNS))})", row)
+        return self.asset(asset.id)  # type: ignore[return-value]
+
+    def asset(self, asset_id: str) -> Asset | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_ASSET_COLUMNS)} FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        return Asset(**dict(zip(_ASSET_COLUMNS, row))) if row else None
+
+    # --- idempotency keys ----------------------------------------------------------------
+    def idempotency(self, key: str) -> IdempotencyRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT key, request_hash, job_id, created_at FROM idempotency_keys WHERE key = ?",
+                                   (key,)).fetchone()
+        return IdempotencyRecord(*row) if row else None
+
+    def put_idempotency(self, record: IdempotencyRecord, expire_before: float) -> None:
+        """Record a key (replacing an expired one of the same name) and drop keys older than ``expire_before``."""
+        with self._lock:
+            self._db.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (expire_before,))
+            self._db.execute("INSERT OR REPLACE INTO idempotency_keys (key, request_hash, job_id, created_at) "
+                             "VALUES (?, ?, ?, ?)", tuple(record))
+
+    def delete_idempotency(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
+
 
 def _to_job(row: tuple) -> Job:
     values = dict(zip(_COLUMNS, row))
@@ -95,4 +190,6 @@ def _to_job(row: tuple) -> Job:
         params=json.loads(values["params"]),
         outputs=[Output(**o) for o in json.loads(values["outputs"])],
         error=json.loads(values["error"]) if values["error"] else None,
+        stage=values["stage"],
+        message=values["message"],
     )

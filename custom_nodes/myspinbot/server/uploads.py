@@ -6,6 +6,7 @@ and files are stored under fixed names chosen by the server.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ AUDIO_EXTENSIONS = {".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg", ".oga", ".o
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[Path, str]] = field(default_factory=dict)  # field -> (staged path, client filename)
+    sha256: dict[str, str] = field(default_factory=dict)  # file field -> hex digest of its bytes
+    sizes: dict[str, int] = field(default_factory=dict)  # file field -> bytes
 
 
 async def read_multipart(request: web.Request, staging: Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Form:
@@ -47,15 +50,22 @@ async def read_multipart(request: web.Request, staging: Path, max_file_bytes: in
             if not _safe_field_name(name):
                 raise ApiError(422, "unknown_parameter", f"unexpected file field '{name}'", {"field": name})
             staging.mkdir(parents=True, exist_ok=True)
+            if name in form.files:
+                raise ApiError(422, "duplicate_field", f"file field '{name}' given twice", {"field": name})
             dest = staging / f"upload_{name}"
             size = 0
+            digest = hashlib.sha256()
             with open(dest, "wb") as out:
                 while chunk := await part.read_chunk(1 << 16):
                     size += len(chunk)
                     if size > max_file_bytes:
-                        raise ApiError(413, "file_too_large", f"file '{name}' is larger than {max_file_bytes} bytes", {"field": name})
+                        raise ApiError(413, "file_too_large", f"file '{name}' is larger than {max_file_bytes} bytes",
+                                       {"field": name, "max_bytes": max_file_bytes})
+                    digest.update(chunk)
                     out.write(chunk)
             form.files[name] = (dest, os.path.basename(part.filename))
+            form.sha256[name] = digest.hexdigest()
+            form.sizes[name] = size
     except ApiError:
         raise
     except (ValueError, AssertionError) as exc:  # aiohttp's parser on a malformed body
@@ -105,3 +115,63 @@ def accept_audio(path: Path, client_name: str) -> Path:
     target = path.with_name("speech" + (ext if ext in AUDIO_EXTENSIONS else ".audio"))
     path.rename(target)
     return target
+
+
+# --- assets: kind and type from the content ------------------------------------------------
+
+_IMAGE_FORMATS = {"PNG": (".png", "image/png"), "JPEG": (".jpg", "image/jpeg"), "WEBP": (".webp", "image/webp"),
+                  "GIF": (".gif", "image/gif"), "BMP": (".bmp", "image/bmp"), "TIFF": (".tiff", "image/tiff")}
+# PyAV container names (``probe_audio``'s ``container``) → (extension, content type); first match wins.
+_AUDIO_CONTAINERS = (("wav", ".wav", "audio/wav"), ("mp3", ".mp3", "audio/mpeg"), ("flac", ".flac", "audio/flac"),
+                     ("ogg", ".ogg", "audio/ogg"), ("m4a", ".m4a", "audio/mp4"), ("webm", ".webm", "audio/webm"),
+                     ("aac", ".aac", "audio/aac"), ("aiff", ".aiff", "audio/aiff"))
+MIN_IMAGE_SIDE = 16
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    kind: str  # "image" | "audio"
+    ext: str
+    content_type: str
+
+
+def sniff_asset(path: Path) -> Sniffed:
+    """What a file is, decided by decoding it (Pillow for images, PyAV for audio), never by its name.
+
+    Blocking (decodes the file): run it off the event loop. Raises ``ApiError`` 400
+    ``invalid_asset`` for anything that is neither a readable image nor audio."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ..speech.audio_io import probe_audio
+
+    image_error = None
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            fmt = img.format or ""
+            img.load()
+            width, height = img.size
+    except Image.DecompressionBombError as exc:
+        raise ApiError(400, "invalid_asset", f"the image is too large to decode: {exc}", {"field": "file"}) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        image_error = exc
+    if image_error is None:
+        if fmt not in _IMAGE_FORMATS:
+            raise ApiError(400, "invalid_asset", f"unsupported image format {fmt or 'unknown'}",
+                           {"field": "file", "formats": sorted(_IMAGE_FORMATS)})
+        if width < MIN_IMAGE_SIDE or height < MIN_IMAGE_SIDE:
+            raise ApiError(400, "invalid_asset", f"the image is too small ({width}x{height})", {"field": "file"})
+        ext, content_type = _IMAGE_FORMATS[fmt]
+        return Sniffed("image", ext, content_type)
+    try:
+        info = probe_audio(path)
+    except InvalidInputError:
+        info = None
+    if info and info.get("duration_s"):
+        container = str(info.get("container") or "")
+        for token, ext, content_type in _AUDIO_CONTAINERS:
+            if token in container.split(","):
+                return Sniffed("audio", ext, content_type)
+        return Sniffed("audio", ".audio", "application/octet-stream")
+    raise ApiError(400, "invalid_asset", "the file is neither a readable image nor readable audio", {"field": "file"})

@@ -1,0 +1,84 @@
+"""In-process pub/sub of job events (what ``GET /jobs/{id}/events`` streams) and per-key locks.
+
+Everything here runs on the event loop's thread; nothing is shared with other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from .model import Job, Output
+
+STATUS, PROGRESS, OUTPUT = "status", "progress", "output"
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """``kind`` is ``status``, ``progress`` or ``output``; ``job`` a snapshot taken when it happened;
+    ``output`` the output an ``output`` event announces."""
+
+    kind: str
+    job: Job
+    output: Output | None = None
+
+
+class JobEvents:
+    """Per-job subscriber queues. Publishing never blocks: each subscriber has its own unbounded
+    queue (progress is throttled upstream, so a subscriber gets at most a few events a second)."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+
+    def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        self._subscribers.setdefault(job_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, job_id: str, queue: asyncio.Queue[JobEvent]) -> None:
+        queues = self._subscribers.get(job_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[job_id]
+
+    def has_subscribers(self, job_id: str) -> bool:
+        return job_id in self._subscribers
+
+    def subscriber_count(self, job_id: str | None = None) -> int:
+        if job_id is not None:
+            return len(self._subscribers.get(job_id, ()))
+        return sum(len(q) for q in self._subscribers.values())
+
+    def publish(self, kind: str, job: Job, output: Output | None = None) -> None:
+        queues = self._subscribers.get(job.id)
+        if not queues:
+            return
+        event = JobEvent(kind, copy.deepcopy(job), output)
+        for queue in list(queues):
+            queue.put_nowait(event)
+
+
+class KeyedLocks:
+    """One ``asyncio.Lock`` per key, created on first use and dropped when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, list[Any]] = {}  # key -> [lock, users]
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)

@@ -1,0 +1,351 @@
+"""The job API's contract as an OpenAPI 3.1 document (``GET /myspinbot/openapi.json``).
+
+Written by hand next to the handlers in ``routes.py``; a tier-1 test checks that every route
+``add_routes`` registers is described here and nothing else, and validates real responses
+against the schemas. Request schemas for pipeline inputs are generated from the pipelines'
+parameter lists, so they follow ``pipelines.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .jobs import DEFAULT_PAGE, MAX_PAGE
+from .model import STATUSES
+from .pipelines import FILE_KINDS, Param, Pipeline
+from .routes import IDEMPOTENCY_HEADER, PREFIX, REPLAYED_HEADER
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "0.2.0"
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _error_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": _json(_ref("Error"))}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _param_schema(param: Param, *, multipart: bool = False) -> dict[str, Any]:
+    if param.kind in FILE_KINDS:
+        if multipart:
+            return {"description": f"{param.description} A file part, or the id of an uploaded asset as a text part.",
+                    "oneOf": [{"type": "string", "contentMediaType": "application/octet-stream"},
+                              {"type": "string", "pattern": "^[0-9a-f]{64}$"}]}
+        return {"description": f"{param.description} An asset uploaded with POST {PREFIX}/assets.",
+                **_ref("AssetRef")}
+    if param.kind in ("text", "string"):
+        schema: dict[str, Any] = {"type": "string"}
+    else:
+        schema = {"type": "integer" if param.kind == "integer" else "number"}
+        if param.minimum is not None:
+            schema["minimum"] = param.minimum
+        if param.maximum is not None:
+            schema["maximum"] = param.maximum
+        if multipart:  # form fields are text: the number is written out
+            schema = {"oneOf": [schema, {"type": "string"}]}
+    schema["description"] = param.description
+    if param.default is not None:
+        schema["default"] = param.default
+    return schema
+
+
+def _inputs_schema(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"Inputs of pipeline '{pipeline.name}': {pipeline.description}",
+        "properties": {p.name: _param_schema(p) for p in pipeline.params},
+        "additionalProperties": False,
+    }
+
+
+def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
+    names = sorted(pipelines)
+    timestamp = {"type": "string", "format": "date-time"}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "description": "Every error response: a stable machine-readable code, a message for people, details.",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {"code": {"type": "string", "examples": ["queue_full", "unknown_parameter"]},
+                               "message": {"type": "string"},
+                               "details": {"type": "object", "description": "e.g. the offending 'field'"}},
+            }},
+        },
+        "JobError": {
+            "type": "object",
+            "description": "Why a job failed.",
+            "required": ["code", "message", "details"],
+            "properties": {"code": {"type": "string", "examples": ["no_face_detected", "lost_on_restart"]},
+                           "message": {"type": "string"}, "details": {"type": "object"}},
+        },
+        "Progress": {
+            "type": "object",
+            "required": ["value", "stage", "message"],
+            "properties": {
+                "value": {"type": "number", "minimum": 0, "maximum": 1},
+                "stage": {**_nullable({"type": "string"}),
+                          "description": "The pipeline stage last reached (lite: speech, animate, encode; every "
+                                         "pipeline ends in 'store' once its outputs are recorded); null before the first."},
+                "message": {**_nullable({"type": "string"}), "description": "A short line for people."},
+            },
+        },
+        "Output": {
+            "type": "object",
+            "required": ["name", "type", "content_type", "size_bytes", "url"],
+            "properties": {"name": {"type": "string"}, "type": {"type": "string", "examples": ["video"]},
+                           "content_type": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
+                           "url": {"type": "string"}},
+        },
+        "Job": {
+            "type": "object",
+            "required": ["id", "pipeline", "status", "created_at", "started_at", "completed_at", "queue_position",
+                         "progress", "outputs", "error", "urls"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "pipeline": {"type": "string", "enum": names},
+                "status": {"type": "string", "enum": list(STATUSES),
+                           "description": "queued → running → succeeded | failed; cancel: queued → canceled, "
+                                          "running → canceling → canceled."},
+                "created_at": timestamp,
+                "started_at": _nullable(timestamp),
+                "completed_at": _nullable(timestamp),
+                "queue_position": {**_nullable({"type": "integer", "minimum": 1}),
+                                   "description": "For a queued job, its place in ComfyUI's queue (1 = next); else null."},
+                "progress": _ref("Progress"),
+                "outputs": {"type": "array", "items": _ref("Output")},
+                "error": _nullable(_ref("JobError")),
+                "urls": {"type": "object", "required": ["self", "events", "cancel"],
+                         "properties": {"self": {"type": "string"}, "events": {"type": "string"},
+                                        "cancel": {"type": "string"}}},
+            },
+        },
+        "JobList": {
+            "type": "object",
+            "required": ["jobs", "next_cursor"],
+            "properties": {"jobs": {"type": "array", "items": _ref("Job")},
+                           "next_cursor": {**_nullable({"type": "string"}),
+                                           "description": "Pass as 'cursor' for the next page; null on the last page."}},
+        },
+        "Asset": {
+            "type": "object",
+            "required": ["asset_id", "content_type", "size_bytes", "sha256"],
+            "properties": {"asset_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "content_type": {"type": "string", "description": "From the decoded content, never the filename."},
+                           "size_bytes": {"type": "integer", "minimum": 0},
+                           "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "kind": {"type": "string", "enum": sorted(FILE_KINDS)}},
+        },
+        "AssetRef": {
+            "type": "object",
+            "required": ["asset_id"],
+            "properties": {"asset_id": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+            "additionalProperties": False,
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "pipelines"],
+            "properties": {"status": {"const": "ok"}, "pipelines": {"type": "array", "items": {"type": "string"}}},
+        },
+        "ProgressEvent": {
+            "type": "object",
+            "required": ["id", "status", "progress"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(STATUSES)},
+                           "progress": _ref("Progress")},
+        },
+        "OutputEvent": {"allOf": [_ref("Output"), {"type": "object", "required": ["id"],
+                                                   "properties": {"id": {"type": "string"}}}]},
+    }
+    variants = []
+    for name in names:
+        schemas[f"Inputs_{name}"] = _inputs_schema(pipelines[name])
+        variants.append({
+            "type": "object",
+            "required": ["pipeline"],
+            "properties": {"pipeline": {"const": name}, "inputs": _ref(f"Inputs_{name}"),
+                           "options": {**_ref(f"Inputs_{name}"),
+                                       "description": "Merged into 'inputs' (a name may not be in both)."}},
+            "additionalProperties": False,
+        })
+    schemas["JobSubmission"] = {"description": "A job as JSON: file parameters are uploaded assets ({\"asset_id\"}).",
+                                "oneOf": variants}
+    schemas["JobSubmissionForm"] = {
+        "type": "object",
+        "description": "A job as multipart/form-data: 'pipeline' plus the pipeline's parameters as parts.",
+        "required": ["pipeline"],
+        "properties": {"pipeline": {"type": "string", "enum": names},
+                       **{p.name: _param_schema(p, multipart=True) for n in names for p in pipelines[n].params}},
+    }
+    return schemas
+
+
+def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route ``routes.add_routes`` registers."""
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    not_found = {"$ref": "#/components/responses/NotFound"}
+    unprocessable = {"$ref": "#/components/responses/Unprocessable"}
+    job_response = {"description": "The job.", "content": _json(_ref("Job"))}
+    paths: dict[str, Any] = {
+        f"{PREFIX}/health": {"get": {
+            "operationId": "getHealth", "summary": "Liveness and the pipelines on offer.",
+            "responses": {"200": {"description": "OK", "content": _json(_ref("Health"))}},
+        }},
+        f"{PREFIX}/openapi.json": {"get": {
+            "operationId": "getOpenapi", "summary": "This document.",
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}},
+        }},
+        f"{PREFIX}/jobs": {
+            "post": {
+                "operationId": "createJob",
+                "summary": "Submit a job (JSON with uploaded assets, or multipart with the files).",
+                "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref("JobSubmission")},
+                    "multipart/form-data": {"schema": _ref("JobSubmissionForm")},
+                }},
+                "responses": {
+                    "202": {"description": "Queued.", "content": _json(_ref("Job")),
+                            "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
+                    "200": {"description": "A replay of an earlier submission with the same Idempotency-Key: that job.",
+                            "content": _json(_ref("Job")),
+                            "headers": {"Location": {"$ref": "#/components/headers/Location"},
+                                        REPLAYED_HEADER: {"schema": {"const": "true"}}}},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                    "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+                    "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                    "422": _error_response("Invalid request: unknown_pipeline, missing_pipeline, unknown_parameter, "
+                                           "invalid_parameter, missing_*, conflicting_inputs, invalid_asset_id, "
+                                           "asset_not_found, asset_kind_mismatch, invalid_workflow, "
+                                           "idempotency_key_reused, invalid_idempotency_key; details.field names the field."),
+                    "429": {"$ref": "#/components/responses/QueueFull"},
+                    "500": {"$ref": "#/components/responses/InternalError"},
+                },
+            },
+            "get": {
+                "operationId": "listJobs",
+                "summary": "Jobs, newest first, with cursor pagination.",
+                "parameters": [
+                    {"name": "status", "in": "query", "required": False, "style": "form", "explode": False,
+                     "description": "Only these statuses (comma-separated or repeated).",
+                     "schema": {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}}},
+                    {"name": "pipeline", "in": "query", "required": False, "style": "form", "explode": False,
+                     "schema": {"type": "array", "items": {"type": "string"}}},
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}},
+                    {"name": "cursor", "in": "query", "required": False, "description": "next_cursor of the previous page.",
+                     "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "A page of jobs.", "content": _json(_ref("JobList"))},
+                              "422": unprocessable},
+            },
+        },
+        f"{PREFIX}/jobs/{{job_id}}": {"get": {
+            "operationId": "getJob", "summary": "A job's status, progress, outputs or error.",
+            "parameters": [job_id],
+            "responses": {"200": job_response, "404": not_found},
+        }},
+        f"{PREFIX}/jobs/{{job_id}}/cancel": {"post": {
+            "operationId": "cancelJob",
+            "summary": "Cancel a job (idempotent): queued → canceled at once; running → canceling, then canceled "
+                       "when ComfyUI reports the interruption; a finished job is returned as it is.",
+            "parameters": [job_id],
+            "responses": {"200": job_response, "404": not_found},
+        }},
+        f"{PREFIX}/jobs/{{job_id}}/events": {"get": {
+            "operationId": "streamJobEvents",
+            "summary": "Server-Sent Events: 'snapshot' (Job), then 'status' (Job), 'progress' (ProgressEvent, at most "
+                       "about 4 a second), 'output' (OutputEvent); a ': heartbeat' comment every 15 s; the stream ends "
+                       "after the terminal 'status'.",
+            "parameters": [job_id],
+            "responses": {
+                "200": {"description": "text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "x-events": {"snapshot": _ref("Job"), "status": _ref("Job"),
+                                     "progress": _ref("ProgressEvent"), "output": _ref("OutputEvent")}},
+                "404": not_found,
+            },
+        }},
+        f"{PREFIX}/jobs/{{job_id}}/outputs/{{name}}": {"get": {
+            "operationId": "getJobOutput", "summary": "Download an output file of a succeeded job.",
+            "parameters": [job_id, {"name": "name", "in": "path", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}}],
+            "responses": {"200": {"description": "The file, with its content type.",
+                                  "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+                          "404": _error_response("output_not_found or job_not_found.")},
+        }},
+        f"{PREFIX}/assets": {"post": {
+            "operationId": "uploadAsset",
+            "summary": "Upload an input file (image or audio, decided from its content) for JSON submissions; "
+                       "content-addressed by sha256, so uploading the same bytes again returns the same asset.",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+            }}}},
+            "responses": {
+                "201": {"description": "Stored.", "content": _json(_ref("Asset")),
+                        "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
+                "200": {"description": "Already stored (same bytes).", "content": _json(_ref("Asset")),
+                        "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
+                "400": _error_response("invalid_asset (neither a readable image nor audio) or malformed_body."),
+                "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+                "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                "422": unprocessable,
+            },
+        }},
+        f"{PREFIX}/assets/{{asset_id}}": {"get": {
+            "operationId": "getAsset", "summary": "An uploaded asset's description.",
+            "parameters": [{"name": "asset_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
+            "responses": {"200": {"description": "The asset.", "content": _json(_ref("Asset"))}, "404": not_found},
+        }},
+    }
+    for item in paths.values():
+        for operation in item.values():
+            operation["responses"].setdefault("500", {"$ref": "#/components/responses/InternalError"})
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "myspinbot job API", "version": API_VERSION,
+                 "description": "Talking-head jobs run on ComfyUI's own queue. Every error has the body "
+                                "{\"error\": {\"code\", \"message\", \"details\"}}. Routes are also served under /api."},
+        "servers": [{"url": "/"}, {"url": "/api"}],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(pipelines),
+            "parameters": {"IdempotencyKey": {
+                "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                "description": "Replaying a submission with the same key within 24 h returns the same job (200, "
+                               f"{REPLAYED_HEADER}: true); the same key with a different body is 422 idempotency_key_reused.",
+                "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+            }},
+            "headers": {"Location": {"description": "The URL of the created resource.", "schema": {"type": "string"}},
+                        "Retry-After": {"description": "Seconds to wait before retrying.",
+                                        "schema": {"type": "integer", "minimum": 0}}},
+            "responses": {
+                "BadRequest": _error_response("malformed_body."),
+                "NotFound": _error_response("No such resource (job_not_found, asset_not_found)."),
+                "Unprocessable": _error_response("Invalid parameters; details.field names the field."),
+                "PayloadTooLarge": _error_response("file_too_large, field_too_large or body_too_large."),
+                "UnsupportedMediaType": _error_response("unsupported_media_type."),
+                "QueueFull": _error_response("queue_full: too many jobs are waiting; nothing was created.",
+                                             {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}),
+                "InternalError": _error_response("internal_error (the ComfyUI log has the traceback)."),
+            },
+        },
+    }
