@@ -19,7 +19,7 @@ class MySpinBotExtension(ComfyExtension):
         if PromptServer.instance is None:  # imported by a tool, not by a running ComfyUI
             log.info("myspinbot: no PromptServer; job API not attached")
             return
-        attach(PromptServer.instance)
+        attach(PromptServer.instance, node_ids=[node.GET_SCHEMA().node_id for node in await self.get_node_list()])
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite

@@ -90,8 +90,10 @@ class JobService:
     def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], clock: Callable[[], float] = time.time,
                  *, max_queued: int | None = None, retry_after_s: int = DEFAULT_RETRY_AFTER_S,
                  idempotency_ttl_s: float = IDEMPOTENCY_TTL_S, progress_interval_s: float = PROGRESS_INTERVAL_S,
-                 heartbeat_s: float = HEARTBEAT_S, max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES):
+                 heartbeat_s: float = HEARTBEAT_S, max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES,
+                 require_models: Callable[[list[str]], None] | None = None):
         self.host = host
+        self.require_models = require_models
         self.store = store
         self.pipelines = pipelines
         self.clock = clock
@@ -149,6 +151,9 @@ class JobService:
         File values are paths relative to ComfyUI's input folder. Raises ``ApiError``; on error
         no job is recorded."""
         values = pipeline.coerce(raw_values)
+        needed = pipeline.models(values)
+        if needed and self.require_models is not None:
+            self.require_models(needed)  # preflight: ApiError 409 models_missing before anything is queued
         built = pipeline.build(values, save_prefix=f"{OUTPUT_SUBDIR}/{job_id}/output")
         # No await between this check and the save: concurrent submissions cannot overshoot the limit.
         self.check_capacity()

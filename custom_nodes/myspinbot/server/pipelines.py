@@ -25,16 +25,18 @@ class Param:
 
     ``kind``: ``image`` / ``audio`` (an uploaded file, bound as its path relative to ComfyUI's
     input folder), ``text``, ``string``, ``number`` or ``integer``. ``node`` is the title of the
-    node it feeds and ``input`` that node's input name."""
+    node it feeds and ``input`` that node's input name; both are None for a parameter that only
+    steers the pipeline's ``rewire`` (e.g. which speech engine). ``choices`` limits a string."""
 
     name: str
     kind: str
-    node: str
-    input: str
+    node: str | None
+    input: str | None
     description: str = ""
     default: Any = None
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Pipeline:
     check: Callable[[dict[str, Any]], None] = field(default=lambda values: None)
     rewire: Callable[[dict[str, Any], dict[str, Any], "Pipeline"], None] = field(default=lambda prompt, values, p: None)
     stages: tuple[Stage, ...] = ()
+    models: Callable[[dict[str, Any]], list[str]] = field(default=lambda values: [])
+    """Names (from the model manifest) of the weights a job with these values needs."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -114,7 +118,7 @@ class Pipeline:
         """Bind typed values into a copy of the API workflow; returns the prompt and the ids of its output nodes."""
         prompt = copy.deepcopy(load_workflow(self.workflow_file))
         for param in self.params:
-            if param.name in values:
+            if param.name in values and param.node is not None:
                 node_id = node_by_title(prompt, param.node)
                 prompt[node_id]["inputs"][param.input] = values[param.name]
         prompt[node_by_title(prompt, self.save_prefix_node)]["inputs"]["filename_prefix"] = save_prefix
@@ -130,6 +134,8 @@ def _coerce_value(param: Param, value: Any) -> Any:
     if param.kind in FILE_KINDS or param.kind in ("text", "string"):
         if not isinstance(value, str):
             raise bad("must be a string")
+        if param.choices is not None and value not in param.choices:
+            raise bad(f"must be one of {', '.join(param.choices)}")
         return value
     try:
         number = int(value) if param.kind == "integer" else float(value)
@@ -216,4 +222,76 @@ def builtin_pipelines() -> dict[str, Pipeline]:
             Stage("encode", ("Save video",), "encoding the video"),
         ),
     )
-    return {lite.name: lite}
+    return {lite.name: lite, "f5": _f5_pipeline()}
+
+
+# --- the f5 pipeline: a script (Ollama or verbatim) spoken in a cloned voice ---------------
+
+F5_MODELS = ["F5TTS_v1_Base", "vocos_mel_24khz"]
+
+
+def _f5_check(values: dict[str, Any]) -> None:
+    if "portrait" not in values:
+        raise ApiError(422, "missing_portrait", "a portrait image is required (file field 'portrait')", {"field": "portrait"})
+    has_prompt = bool(str(values.get("prompt", "")).strip())
+    has_script = bool(str(values.get("script", "")).strip())
+    if has_prompt == has_script:
+        raise ApiError(422, "missing_script" if not has_prompt else "conflicting_inputs",
+                       "give either a 'prompt' (the script writer drafts the narration) or a finished 'script'",
+                       {"fields": ["prompt", "script"]})
+    if values.get("speech") == "f5":
+        for field_name in ("voice_sample", "voice_transcript"):
+            if not str(values.get(field_name, "")).strip():
+                raise ApiError(422, "missing_voice_sample",
+                               "voice cloning needs a 'voice_sample' recording and its 'voice_transcript' "
+                               "(or choose speech=espeak, which needs neither)", {"field": field_name})
+
+
+def _f5_rewire(prompt: dict[str, Any], values: dict[str, Any], pipeline: Pipeline) -> None:
+    writer = node_by_title(prompt, "Script writer")
+    if "script" in values:
+        prompt[writer]["inputs"]["mode"] = "verbatim"
+        prompt[writer]["inputs"]["prompt"] = values["script"]
+    seed = values.get("seed", 0)
+    prompt[writer]["inputs"]["seed"] = seed
+    prompt[node_by_title(prompt, "Animate portrait")]["inputs"]["seed"] = seed
+    if values.get("speech") == "espeak":
+        prompt[node_by_title(prompt, "Animate portrait")]["inputs"]["audio"] = [node_by_title(prompt, "Fallback speech"), 0]
+
+
+def _f5_pipeline() -> Pipeline:
+    return Pipeline(
+        name="f5",
+        description="A prompt (drafted into a narration by a local LLM via Ollama) or a finished script, "
+        "spoken in the voice of a short sample with F5-TTS (weights CC-BY-NC-4.0: non-commercial), "
+        "animated with the classical portrait animator. speech=espeak swaps F5-TTS for the weightless voice.",
+        workflow_file=API_WORKFLOWS_DIR / "f5.json",
+        params=(
+            Param("portrait", "image", "Portrait", "image", "Portrait photo (PNG, JPEG, WebP)."),
+            Param("prompt", "text", "Script writer", "prompt", "What the narration should be about (Ollama writes it)."),
+            Param("script", "text", None, None, "A finished script, spoken as written (no LLM)."),
+            Param("voice_sample", "audio", "Voice sample", "audio", "3-12 s recording of the voice to clone."),
+            Param("voice_transcript", "text", "Voice clone", "ref_text", "Exactly what is said in the voice sample."),
+            Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
+                  default="f5", choices=("f5", "espeak")),
+            Param("length", "number", "Script writer", "target_seconds", "Target length of the narration, seconds.",
+                  default=30.0, minimum=3, maximum=600),
+            Param("language", "string", "Script writer", "language", "Language of the narration.", default="English"),
+            Param("llm_model", "string", "Script writer", "model", "Ollama model that writes the script.", default="llama3.2"),
+            Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),
+            Param("fps", "number", "Animate portrait", "fps", "Frame rate.", default=25.0, minimum=1, maximum=60),
+            Param("seed", "integer", "Voice clone", "seed", "Seed for the script, the voice and the animation.",
+                  default=0, minimum=0, maximum=0xFFFFFFFF),
+        ),
+        outputs=(OutputSpec("video", "video", "Save video"),),
+        save_prefix_node="Save video",
+        check=_f5_check,
+        rewire=_f5_rewire,
+        stages=(
+            Stage("script", ("Script writer",), "writing the script"),
+            Stage("speech", ("Voice sample", "Voice clone", "Fallback speech"), "speaking the script"),
+            Stage("animate", ("Animate portrait",), "animating the portrait"),
+            Stage("encode", ("Save video",), "encoding the video"),
+        ),
+        models=lambda values: list(F5_MODELS) if values.get("speech", "f5") == "f5" else [],
+    )
