@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -116,3 +117,25 @@ class ComfyProcess:
                 raise RuntimeError(f"ComfyUI died during job {job_id}:\n{self.log_tail()}")
             time.sleep(0.5)
         raise TimeoutError(f"job {job_id} not done after {timeout}s:\n{self.log_tail()}")
+
+    def queue_prompt(self, prompt: dict, client_id: str = "myspinbot-tests") -> str:
+        """Put an API-format prompt on ComfyUI's queue (``POST /prompt``); returns its prompt id."""
+        prompt_id = str(uuid.uuid4())
+        r = requests.post(self.url + "/prompt", json={"prompt": prompt, "prompt_id": prompt_id, "client_id": client_id}, timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"ComfyUI refused the prompt: {r.status_code} {r.text}")
+        return prompt_id
+
+    def wait_history(self, prompt_id: str, timeout: float = 240.0) -> dict:
+        """Poll ``GET /history/{id}`` until the prompt ended (success or error); returns the entry."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            entry = requests.get(f"{self.url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
+            if entry and entry["status"]["status_str"] in ("success", "error"):
+                return entry
+            time.sleep(0.3)
+        raise TimeoutError(f"prompt {prompt_id} not done after {timeout}s:\n{self.log_tail()}")
+
+    def run_prompt(self, prompt: dict, client_id: str = "myspinbot-tests", timeout: float = 240.0) -> dict:
+        """Queue a prompt and wait for its history entry."""
+        return self.wait_history(self.queue_prompt(prompt, client_id), timeout)

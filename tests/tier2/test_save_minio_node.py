@@ -4,26 +4,9 @@ S3-protocol stand-in, not MinIO); credentials reach ComfyUI only through its env
 from __future__ import annotations
 
 import shutil
-import time
 import urllib.request
-import uuid
-
-import requests
 
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY  # the values given to ComfyUI (tests/tier2/conftest.py)
-
-
-def run(comfy, prompt: dict, timeout: float = 60) -> dict:
-    prompt_id = str(uuid.uuid4())
-    r = requests.post(comfy.url + "/prompt", json={"prompt": prompt, "prompt_id": prompt_id, "client_id": "tier2-s3"}, timeout=30)
-    assert r.status_code == 200, r.text
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = requests.get(f"{comfy.url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
-        if entry and entry["status"]["status_str"] in ("success", "error"):
-            return entry
-        time.sleep(0.3)
-    raise TimeoutError(comfy.log_tail())
 
 
 def store_prompt(mandatory: bool = False) -> dict:
@@ -39,7 +22,7 @@ def store_prompt(mandatory: bool = False) -> dict:
 def test_upload_head_and_presigned_fetch_return_the_same_bytes(comfy_clone, fixtures_dir):
     shutil.copyfile(fixtures_dir / "speech_front_left.wav", comfy_clone.input_dir / "s3_speech.wav")
     prompt = store_prompt()
-    entry = run(comfy_clone, prompt)
+    entry = comfy_clone.run_prompt(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
     [block] = entry["outputs"]["2"]["myspinbot_storage"]
     assert block["status"] == "stored" and block["uri"].startswith("s3://myspinbot-tier2/tier2/")
@@ -57,13 +40,13 @@ def test_storage_down_keeps_the_local_file_and_reports_pending(comfy_clone, s3_s
     shutil.copyfile(fixtures_dir / "speech_front_left.wav", comfy_clone.input_dir / "s3_speech.wav")
     s3_standin.stop()
     try:
-        entry = run(comfy_clone, store_prompt())
+        entry = comfy_clone.run_prompt(store_prompt())
         assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
         [block] = entry["outputs"]["2"]["myspinbot_storage"]
         assert block["status"] == "pending" and block["warning"]
         local = comfy_clone.output_dir / block["local_path"] if not block["local_path"].startswith("/") else block["local_path"]
         assert open(local, "rb").read()[:4] == b"fLaC"
-        failed = run(comfy_clone, store_prompt(mandatory=True))
+        failed = comfy_clone.run_prompt(store_prompt(mandatory=True))
         assert failed["status"]["status_str"] == "error"
         assert "[storage_unavailable]" in str(failed["status"]["messages"])
     finally:

@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import requests
-
-
-def run_prompt(comfy, prompt: dict, timeout: float = 60) -> dict:
-    prompt_id = str(uuid.uuid4())
-    r = requests.post(comfy.url + "/prompt", json={"prompt": prompt, "prompt_id": prompt_id, "client_id": "tier2"}, timeout=30)
-    assert r.status_code == 200, r.text
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = requests.get(f"{comfy.url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
-        if entry and entry["status"].get("completed") is not None and entry["status"]["status_str"] in ("success", "error"):
-            return entry
-        time.sleep(0.3)
-    raise TimeoutError(comfy.log_tail())
 
 
 def writer_prompt(mode: str, seed: int = 1, prompt_text: str = "A cheerful welcome to a cooking channel.") -> dict:
@@ -32,7 +16,7 @@ def writer_prompt(mode: str, seed: int = 1, prompt_text: str = "A cheerful welco
 
 def test_ollama_mode_sends_keep_alive_0_and_schema(comfy_clone, ollama_standin):
     before = len(ollama_standin.chats())
-    entry = run_prompt(comfy_clone, writer_prompt("ollama", seed=11))
+    entry = comfy_clone.run_prompt(writer_prompt("ollama", seed=11))
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert "cook a simple soup" in str(entry["outputs"]["2"])
     [chat] = ollama_standin.chats()[before:]
@@ -40,13 +24,13 @@ def test_ollama_mode_sends_keep_alive_0_and_schema(comfy_clone, ollama_standin):
     assert chat["format"]["required"] == ["title", "narration", "stage_description", "mood"] or set(chat["format"]["required"]) == {"title", "narration", "stage_description", "mood"}
     assert chat["options"]["seed"] == 11
     # Same inputs and seed: ComfyUI's cache answers, Ollama is not asked again.
-    run_prompt(comfy_clone, writer_prompt("ollama", seed=11))
+    comfy_clone.run_prompt(writer_prompt("ollama", seed=11))
     assert len(ollama_standin.chats()) == before + 1
 
 
 def test_verbatim_mode_needs_no_llm(comfy_clone, ollama_standin):
     before = len(ollama_standin.requests)
-    entry = run_prompt(comfy_clone, writer_prompt("verbatim", prompt_text="NARRATOR: Hello there. [waves] Welcome!"))
+    entry = comfy_clone.run_prompt(writer_prompt("verbatim", prompt_text="NARRATOR: Hello there. [waves] Welcome!"))
     assert entry["status"]["status_str"] == "success", entry["status"]
     text = str(entry["outputs"]["2"])
     assert "Hello there." in text and "NARRATOR" not in text and "[waves]" not in text
@@ -54,7 +38,7 @@ def test_verbatim_mode_needs_no_llm(comfy_clone, ollama_standin):
 
 
 def test_unreachable_ollama_is_a_clear_node_error(comfy_basedir):
-    entry = run_prompt(comfy_basedir, writer_prompt("ollama"))
+    entry = comfy_basedir.run_prompt(writer_prompt("ollama"))
     assert entry["status"]["status_str"] == "error"
     messages = {m[0]: m[1] for m in entry["status"]["messages"]}
     error = messages["execution_error"]

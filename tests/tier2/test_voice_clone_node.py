@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -39,27 +37,10 @@ def clone_prompt(text: str, seed: int = 5) -> dict:
     }
 
 
-def queue(comfy, prompt: dict) -> str:
-    prompt_id = str(uuid.uuid4())
-    r = requests.post(comfy.url + "/prompt", json={"prompt": prompt, "prompt_id": prompt_id, "client_id": CLIENT}, timeout=30)
-    assert r.status_code == 200, r.text
-    return prompt_id
-
-
-def wait_history(comfy, prompt_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = requests.get(f"{comfy.url}/history/{prompt_id}", timeout=10).json().get(prompt_id)
-        if entry and entry["status"]["status_str"] in ("success", "error"):
-            return entry
-        time.sleep(0.3)
-    raise TimeoutError(comfy.log_tail())
-
-
 def test_node_returns_24khz_audio_of_the_expected_length(f5_ready, fixtures_dir):
     comfy = f5_ready
     text = "Hello there, this is the voice clone node speaking."
-    entry = wait_history(comfy, queue(comfy, clone_prompt(text)))
+    entry = comfy.run_prompt(clone_prompt(text), CLIENT)
     assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
     saved = entry["outputs"]["3"]["audio"][0]
     samples, rate = load_audio(comfy.output_dir / saved["subfolder"] / saved["filename"])
@@ -82,7 +63,7 @@ def test_long_text_is_chunked_with_progress_and_an_interrupt_stops_it(f5_ready):
 
     with WsWatcher(comfy.url, client_id=CLIENT) as ws:
         ws.on_message = on_message
-        entry = wait_history(comfy, queue(comfy, clone_prompt(LONG_TEXT, seed=9)))
+        entry = comfy.run_prompt(clone_prompt(LONG_TEXT, seed=9), CLIENT)
     events = [m[0] for m in entry["status"]["messages"]]
     assert "execution_interrupted" in events, entry["status"]
     assert interrupted.is_set()
