@@ -104,7 +104,8 @@ async def test_json_submission_with_assets_binds_the_stored_files(client, host, 
     assert job["status"] == "queued" and job["queue_position"] == 1
     assert job["urls"] == {"self": f"/myspinbot/jobs/{job['id']}", "events": f"/myspinbot/jobs/{job['id']}/events",
                            "cancel": f"/myspinbot/jobs/{job['id']}/cancel"}
-    assert job["progress"] == {"value": 0.0, "stage": None, "message": "waiting in ComfyUI's queue"}
+    assert job["progress"] == {"value": 0.0, "stage": None, "message": "waiting in ComfyUI's queue", "stage_index": None,
+                               "stages": 4, "step": None, "steps": None, "eta_seconds": None}
     prompt = host.prompts[job["id"]]
     assert prompt[node_by_title(prompt, "Portrait")]["inputs"]["image"] == f"myspinbot/assets/{portrait}.png"
     assert prompt[node_by_title(prompt, "Speech recording")]["inputs"]["audio"] == f"myspinbot/assets/{audio}.wav"

@@ -87,7 +87,8 @@ async def test_stream_goes_snapshot_status_progress_output_terminal_then_closes(
     kinds = [k for k, _ in rest]
     assert kinds[-3:] == ["progress", "output", "status"], kinds
     assert set(kinds[:-3]) <= {"progress"}
-    assert rest[-3][1]["progress"] == {"value": 1.0, "stage": "store", "message": "done: 1 output stored"}
+    assert rest[-3][1]["progress"] == {"value": 1.0, "stage": "store", "message": "done: 1 output stored", "stage_index": 3,
+                                       "stages": 4, "step": None, "steps": None, "eta_seconds": 0.0}
     assert rest[-2][1] == {"id": job["id"], "name": "video", "type": "video", "content_type": "video/mp4",
                            "size_bytes": 14, "url": f"/myspinbot/jobs/{job['id']}/outputs/video"}
     assert rest[-1][1]["status"] == "succeeded" and rest[-1][1]["outputs"][0]["name"] == "video"

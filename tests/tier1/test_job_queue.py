@@ -179,11 +179,13 @@ async def test_progress_reports_the_title_based_stages(client, host, fixtures_di
     host.emit("executing", node=node_by_title(prompt, "Portrait"), prompt_id=job["id"])
     assert (await progress())["stage"] is None  # the portrait loader belongs to no stage
     host.emit("executing", node=node_by_title(prompt, "Speech recording"), prompt_id=job["id"])
-    assert await progress() == {"value": pytest.approx(0.25), "stage": "speech", "message": "preparing the speech"}
+    p = await progress()
+    assert (p["value"], p["stage"], p["message"], p["stage_index"], p["stages"]) == (0.0, "speech", "preparing the speech", 0, 4)
     host.emit("executing", node=node_by_title(prompt, "Animate portrait"), prompt_id=job["id"])
     host.emit("progress", node=node_by_title(prompt, "Animate portrait"), value=5, max=10, prompt_id=job["id"])
     p = await progress()
-    assert p["stage"] == "animate" and p["message"] == "animating the portrait" and 0.5 < p["value"] < 0.75
+    assert p["stage"] == "animate" and p["message"] == "animating the portrait" and (p["step"], p["steps"]) == (5, 10)
+    assert p["value"] == pytest.approx(0.1 + 0.75 * 0.5) and p["stage_index"] == 1  # speech done, animate half
     host.emit("executing", node=node_by_title(prompt, "Save video"), prompt_id=job["id"])
     assert (await progress())["stage"] == "encode"
     host.run_success(job["id"], {node_by_title(prompt, "Save video"): b"mp4"})

@@ -8,18 +8,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from .model import Job, Output
 
+log = logging.getLogger("myspinbot.events")
+
 STATUS, PROGRESS, OUTPUT = "status", "progress", "output"
+STAGE = "stage"
+"""A job reached a new pipeline stage: only listeners get it (``notify``), never the event streams."""
+
+Listener = Callable[["JobEvent"], None]
 
 
 @dataclass(frozen=True)
 class JobEvent:
-    """``kind`` is ``status``, ``progress`` or ``output``; ``job`` a snapshot taken when it happened;
-    ``output`` the output an ``output`` event announces."""
+    """``kind`` is ``status``, ``progress``, ``output`` (or ``stage``, for listeners only); ``job`` a
+    snapshot taken when it happened; ``output`` the output an ``output`` event announces."""
 
     kind: str
     job: Job
@@ -28,10 +35,32 @@ class JobEvent:
 
 class JobEvents:
     """Per-job subscriber queues. Publishing never blocks: each subscriber has its own unbounded
-    queue (progress is throttled upstream, so a subscriber gets at most a few events a second)."""
+    queue (progress is throttled upstream, so a subscriber gets at most a few events a second).
+
+    Listeners (``listen``) are called synchronously with every event of every job (webhooks,
+    metrics); one that raises is logged and skipped, never breaks the publisher."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def notify(self, kind: str, job: Job, output: Output | None = None) -> None:
+        """Tell the listeners (only) about an event."""
+        if not self._listeners:
+            return
+        event = JobEvent(kind, copy.deepcopy(job), output)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("myspinbot: a job event listener failed on %s of job %s", kind, job.id)
 
     def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
         queue: asyncio.Queue[JobEvent] = asyncio.Queue()
@@ -54,6 +83,7 @@ class JobEvents:
         return sum(len(q) for q in self._subscribers.values())
 
     def publish(self, kind: str, job: Job, output: Output | None = None) -> None:
+        self.notify(kind, job, output)
         queues = self._subscribers.get(job.id)
         if not queues:
             return

@@ -21,12 +21,13 @@ from typing import Any, Awaitable, Callable
 
 from ..errors import code_from_message
 from .api_errors import ApiError
-from .events import OUTPUT, PROGRESS, STATUS, JobEvents, KeyedLocks
+from .events import OUTPUT, PROGRESS, STAGE, STATUS, JobEvents, KeyedLocks
 from .host import Host
 from .model import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, STATUSES, STORE_STAGE, SUCCEEDED, TERMINAL, Asset, Job,
                     Output)
 from .pipelines import FILE_KINDS, Param, Pipeline, Stage
-from .store import IdempotencyRecord, JobStore
+from .progress import ProgressTracker, initial_detail
+from .store import IdempotencyRecord, JobStore, PromptRecord
 from .uploads import DEFAULT_MAX_FILE_BYTES, Sniffed
 
 log = logging.getLogger("myspinbot.jobs")
@@ -75,6 +76,8 @@ class _Run:
     node_fraction: dict[str, float] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     interrupted: bool = False
+    step: tuple[float, float] | None = None  # the running node's ComfyUI progress (value, max)
+    tracker: ProgressTracker | None = None  # weighted stage progress and ETA (progress.py)
 
 
 @dataclass
@@ -111,16 +114,14 @@ class JobService:
 
     # --- lifecycle -----------------------------------------------------------------------
     def recover(self) -> int:
-        """Mark jobs a previous ComfyUI process left ``queued``/``running`` as failed
-        (``lost_on_restart``): ComfyUI's own queue does not survive a restart. Jobs left
-        ``canceling`` become ``canceled`` (they were meant to stop). Returns how many were lost."""
-        lost = self.store.with_status(QUEUED, RUNNING)
-        for job in lost:
-            self._finish(job, FAILED, error={"code": "lost_on_restart",
-                                             "message": "ComfyUI restarted before the job finished", "details": {}})
-        for job in self.store.with_status(CANCELING):
-            self._finish(job, CANCELED)
-        return len(lost)
+        """Settle the jobs a previous ComfyUI process left unfinished (``recovery.py``): ``canceling``
+        ones become ``canceled``; ``queued``/``running`` ones that cannot run again (already
+        re-queued once, no stored prompt, inputs gone) fail with ``lost_on_restart``; the rest are
+        left for ``JobRecovery.resume`` to queue again once ComfyUI's server runs (the plugin
+        does both). Returns how many were lost."""
+        from .recovery import JobRecovery
+
+        return len(JobRecovery(self).recover().lost)
 
     def pipeline(self, name: str | None) -> Pipeline:
         if not name:
@@ -157,12 +158,18 @@ class JobService:
         built = pipeline.build(values, save_prefix=f"{OUTPUT_SUBDIR}/{job_id}/output")
         # No await between this check and the save: concurrent submissions cannot overshoot the limit.
         self.check_capacity()
+        node_stages = pipeline.node_stages(built.prompt)
+        tracker = ProgressTracker.for_prompt(pipeline.stages, node_stages)
         job = Job(id=job_id, pipeline=pipeline.name, status=QUEUED, created_at=self.clock(),
-                  params={k: v for k, v in values.items()}, message=QUEUED_MESSAGE)
+                  params={k: v for k, v in values.items()}, message=QUEUED_MESSAGE,
+                  progress_detail=initial_detail(tracker.plan))
         self._runs[job_id] = _Run(nodes=len(built.prompt), output_nodes=built.output_nodes,
                                   output_types={o.name: o.type for o in pipeline.outputs},
-                                  node_stages=pipeline.node_stages(built.prompt))
+                                  node_stages=node_stages, tracker=tracker)
         self.store.save(job)
+        # The prompt is kept so that a restarted ComfyUI can queue the job again (recovery.py).
+        self.store.save_prompt(PromptRecord(job_id, built.prompt, built.output_nodes,
+                                            {n: s.name for n, s in node_stages.items()}))
         try:
             await self.host.enqueue(job_id, built.prompt)
         except BaseException:
@@ -355,11 +362,13 @@ class JobService:
                     run.node_fraction[node] = 1.0
             node = str(data["node"])
             run.node_fraction.setdefault(node, 0.0)
+            run.step = None
             self._save_progress(job_id, run, stage=run.node_stages.get(node))
         elif event == "progress" and data.get("node") is not None:
             total = float(data.get("max") or 0)
             if total > 0:
                 run.node_fraction[str(data["node"])] = min(1.0, float(data.get("value", 0)) / total)
+                run.step = (float(data.get("value", 0)), total)
                 self._save_progress(job_id, run)
         elif event == "execution_error":
             message = str(data.get("exception_message") or "").strip()
@@ -379,16 +388,21 @@ class JobService:
         job = self.store.get(job_id)
         if job is None or job.status in TERMINAL:
             return
-        value = min(0.99, sum(run.node_fraction.values()) / max(1, run.nodes))
         changed = False
-        if value > job.progress + 0.005:
-            job.progress, changed = value, True
         if stage is not None and stage.name != job.stage:
             job.stage, changed = stage.name, True
             if job.status != CANCELING:
                 job.message = stage.message
-        if not changed:
+            self.events.notify(STAGE, job)  # listeners (metrics) time the stages
+        if run.tracker is None:
+            pipeline = self.pipelines.get(job.pipeline)
+            run.tracker = ProgressTracker.for_prompt(pipeline.stages if pipeline else (), run.node_stages)
+        # Weighted by stage, never lower than what was reported, < 1 until succeeded (progress.py).
+        now = self.clock()
+        measure = run.tracker.measure(run.node_fraction, job.stage, run.step, now, floor=job.progress)
+        if not run.tracker.worth_saving(job.progress, job.progress_detail, measure, now, stage_changed=changed):
             return
+        job.progress, job.progress_detail = measure.value, measure.detail
         if job.status == QUEUED:
             job.started_at = self.clock()
             self._set_status(job, RUNNING, message=job.message if job.stage else "started")

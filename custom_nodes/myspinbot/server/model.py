@@ -8,8 +8,10 @@ from typing import Any
 
 QUEUED, RUNNING, CANCELING = "queued", "running", "canceling"
 SUCCEEDED, FAILED, CANCELED = "succeeded", "failed", "canceled"
-TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
-STATUSES = (QUEUED, RUNNING, CANCELING, SUCCEEDED, FAILED, CANCELED)
+EXPIRED = "expired"
+"""A finished job past its retention: its input and output files are removed, the record stays."""
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED, EXPIRED})
+STATUSES = (QUEUED, RUNNING, CANCELING, SUCCEEDED, FAILED, CANCELED, EXPIRED)
 
 STORE_STAGE = "store"
 """The service's own last stage: recording a successful job's outputs (every pipeline ends in it)."""
@@ -45,6 +47,8 @@ class Job:
     error: dict[str, Any] | None = None
     stage: str | None = None
     message: str | None = None
+    progress_detail: dict[str, Any] = field(default_factory=dict)
+    """``stage_index``, ``stages``, ``step``, ``steps``, ``eta_seconds`` (see ``progress.py``)."""
 
     def output(self, name: str) -> Output | None:
         return next((o for o in self.outputs if o.name == name), None)
@@ -82,7 +86,19 @@ def output_to_json(job: Job, output: Output, base: str) -> dict[str, Any]:
 
 
 def progress_to_json(job: Job) -> dict[str, Any]:
-    return {"value": round(job.progress, 4), "stage": job.stage, "message": job.message}
+    """``value`` (0..1, weighted by stage), ``stage`` / ``message``, and where the job stands:
+    ``stage_index`` (0-based, into the job's ``stages`` stages), the running node's ComfyUI
+    ``step`` / ``steps`` and ``eta_seconds`` (None until measurable; 0 once succeeded)."""
+    detail = job.progress_detail or {}
+    live = job.status not in TERMINAL
+    stages = detail.get("stages")
+    stage_index = detail.get("stage_index")
+    if job.status == SUCCEEDED and stages:
+        stage_index = stages - 1  # the last stage, store
+    return {"value": round(job.progress, 4), "stage": job.stage, "message": job.message,
+            "stage_index": stage_index, "stages": stages,
+            "step": detail.get("step") if live else None, "steps": detail.get("steps") if live else None,
+            "eta_seconds": detail.get("eta_seconds") if live else (0.0 if job.status == SUCCEEDED else None)}
 
 
 def job_to_json(job: Job, base: str, queue_position: int | None = None) -> dict[str, Any]:

@@ -13,7 +13,10 @@ from typing import Any
 from .jobs import DEFAULT_PAGE, MAX_PAGE
 from .model import STATUSES
 from .pipelines import FILE_KINDS, Param, Pipeline
+from .auth import HEALTH_PATH, TOKEN_ENV
 from .routes import IDEMPOTENCY_HEADER, PREFIX, REPLAYED_HEADER
+from .webhooks import COMPLETED_STATUSES, EVENTS, JOB_COMPLETED, JOB_STATUS, SECRET_PATH
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, METRICS_PATH
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.2.0"
@@ -98,13 +101,28 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
         },
         "Progress": {
             "type": "object",
-            "required": ["value", "stage", "message"],
+            "required": ["value", "stage", "message", "stage_index", "stages", "step", "steps", "eta_seconds"],
             "properties": {
-                "value": {"type": "number", "minimum": 0, "maximum": 1},
+                "value": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "Weighted by stage (each stage's usual share of the run time, times the share "
+                                         "of it done); never decreases, below 1 until the job succeeded."},
                 "stage": {**_nullable({"type": "string"}),
-                          "description": "The pipeline stage last reached (lite: speech, animate, encode; every "
-                                         "pipeline ends in 'store' once its outputs are recorded); null before the first."},
+                          "description": "The pipeline stage last reached (lite: speech, animate, encode; f5: script, "
+                                         "speech, animate, encode; every pipeline ends in 'store' once its outputs are "
+                                         "recorded); null before the first."},
                 "message": {**_nullable({"type": "string"}), "description": "A short line for people."},
+                "stage_index": {**_nullable({"type": "integer", "minimum": 0}),
+                                "description": "0-based position of 'stage' among the job's stages; null before the first."},
+                "stages": {**_nullable({"type": "integer", "minimum": 1}),
+                           "description": "How many stages the job goes through (the last is 'store')."},
+                "step": {**_nullable({"type": "number", "minimum": 0}),
+                         "description": "The running node's ComfyUI progress value (e.g. frames done); null when it "
+                                        "reports none or the job is not running."},
+                "steps": {**_nullable({"type": "number", "minimum": 0}),
+                          "description": "The running node's ComfyUI progress maximum."},
+                "eta_seconds": {**_nullable({"type": "number", "minimum": 0}),
+                                "description": "Seconds left, from the rate this job has been progressing at (smoothed); "
+                                               "null until measurable or when not running; 0 once succeeded."},
             },
         },
         "Output": {
@@ -123,7 +141,10 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                 "pipeline": {"type": "string", "enum": names},
                 "status": {"type": "string", "enum": list(STATUSES),
                            "description": "queued → running → succeeded | failed; cancel: queued → canceled, "
-                                          "running → canceling → canceled."},
+                                          "running → canceling → canceled. After a ComfyUI restart an unfinished "
+                                          "job is queued again once, or failed with code lost_on_restart. A finished "
+                                          "job past its retention (MYSPINBOT_JOB_RETENTION_DAYS) becomes expired: "
+                                          "its files are removed."},
                 "created_at": timestamp,
                 "started_at": _nullable(timestamp),
                 "completed_at": _nullable(timestamp),
@@ -173,13 +194,16 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
         "OutputEvent": {"allOf": [_ref("Output"), {"type": "object", "required": ["id"],
                                                    "properties": {"id": {"type": "string"}}}]},
     }
+    schemas.update(_webhook_schemas())
+    schemas["Job"]["properties"]["webhook"] = {**_nullable(_ref("JobWebhook")),
+                                                "description": "The job's webhook and its delivery attempts; null without one."}
     variants = []
     for name in names:
         schemas[f"Inputs_{name}"] = _inputs_schema(pipelines[name])
         variants.append({
             "type": "object",
             "required": ["pipeline"],
-            "properties": {"pipeline": {"const": name}, "inputs": _ref(f"Inputs_{name}"),
+            "properties": {"pipeline": {"const": name}, "inputs": _ref(f"Inputs_{name}"), "webhook": _ref("WebhookRequest"),
                            "options": {**_ref(f"Inputs_{name}"),
                                        "description": "Merged into 'inputs' (a name may not be in both)."}},
             "additionalProperties": False,
@@ -191,7 +215,9 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
         "description": "A job as multipart/form-data: 'pipeline' plus the pipeline's parameters as parts.",
         "required": ["pipeline"],
         "properties": {"pipeline": {"type": "string", "enum": names},
-                       **{p.name: _param_schema(p, multipart=True) for n in names for p in pipelines[n].params}},
+                       **{p.name: _param_schema(p, multipart=True) for n in names for p in pipelines[n].params},
+                       "webhook": {"type": "string", "contentMediaType": "application/json",
+                                   "description": "A WebhookRequest as JSON text."}},
     }
     return schemas
 
@@ -316,6 +342,8 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
             "responses": {"200": {"description": "The asset.", "content": _json(_ref("Asset"))}, "404": not_found},
         }},
     }
+    paths.update(_access_paths())
+    _secure(paths)
     for item in paths.values():
         for operation in item.values():
             operation["responses"].setdefault("500", {"$ref": "#/components/responses/InternalError"})
@@ -325,9 +353,16 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                  "description": "Talking-head jobs run on ComfyUI's own queue. Every error has the body "
                                 "{\"error\": {\"code\", \"message\", \"details\"}}. Routes are also served under /api."},
         "servers": [{"url": "/"}, {"url": "/api"}],
+        "security": [{"bearerAuth": []}],
+        "webhooks": _webhook_callbacks(),
         "paths": paths,
         "components": {
             "schemas": _schemas(pipelines),
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": f"The API token: {TOKEN_ENV}, or the one generated into <ComfyUI user dir>/myspinbot/api_token "
+                               "on the first start. Required on every route but /health when ComfyUI listens beyond "
+                               "loopback; optional on loopback, where a wrong token is still refused (401)."}},
             "parameters": {"IdempotencyKey": {
                 "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
                 "description": "Replaying a submission with the same key within 24 h returns the same job (200, "
@@ -346,6 +381,112 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                 "QueueFull": _error_response("queue_full: too many jobs are waiting; nothing was created.",
                                              {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}),
                 "InternalError": _error_response("internal_error (the ComfyUI log has the traceback)."),
+                "Unauthorized": _error_response("unauthorized: the bearer token is missing (where one is required) or wrong.",
+                                                {"WWW-Authenticate": {"schema": {"type": "string"},
+                                                                      "description": "Bearer realm=\"myspinbot\""}}),
+                "InvalidPathParameter": _error_response("invalid_path_parameter: a path parameter holds a separator, "
+                                                        "'..' or a control character."),
             },
         },
     }
+
+
+# --- access control, webhooks, metrics ------------------------------------------------------
+
+def _webhook_schemas() -> dict[str, Any]:
+    timestamp = {"type": "string", "format": "date-time"}
+    return {
+        "WebhookRequest": {
+            "type": "object",
+            "description": "Where to POST this job's events (signed like Standard Webhooks; retried with backoff for 24 h).",
+            "required": ["url"],
+            "properties": {"url": {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+                                   "maxLength": 2048},
+                           "events": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                      "items": {"type": "string", "enum": list(EVENTS)},
+                                      "default": list(EVENTS),
+                                      "description": f"{JOB_STATUS}: every status change; {JOB_COMPLETED}: once, "
+                                                     f"when the job ends ({', '.join(sorted(COMPLETED_STATUSES))})."}},
+            "additionalProperties": False,
+        },
+        "WebhookAttempt": {
+            "type": "object",
+            "required": ["id", "event", "attempt", "status", "response_code", "error", "at", "next_attempt_at"],
+            "properties": {"id": {"type": "string", "description": "The delivery's webhook-id (the same on every retry)."},
+                           "event": {"type": "string", "enum": list(EVENTS)},
+                           "attempt": {"type": "integer", "minimum": 1},
+                           "status": {"type": "string", "enum": ["delivered", "retry", "abandoned"]},
+                           "response_code": _nullable({"type": "integer"}),
+                           "error": _nullable({"type": "string"}),
+                           "at": timestamp,
+                           "next_attempt_at": {**_nullable(timestamp), "description": "When it is tried again (status retry)."}},
+        },
+        "JobWebhook": {
+            "type": "object",
+            "required": ["url", "events", "deliveries"],
+            "properties": {"url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string", "enum": list(EVENTS)}},
+                           "deliveries": {"type": "array", "items": _ref("WebhookAttempt"),
+                                          "description": "Every delivery attempt so far, oldest first."}},
+        },
+        "WebhookEvent": {
+            "type": "object",
+            "description": "The body of a webhook POST.",
+            "required": ["type", "timestamp", "data"],
+            "properties": {"type": {"type": "string", "enum": list(EVENTS)}, "timestamp": timestamp,
+                           "data": {"allOf": [_ref("Job")], "description": "The job when the event happened."}},
+        },
+        "WebhookSecret": {
+            "type": "object",
+            "required": ["secret", "scheme", "signature", "events"],
+            "properties": {"secret": {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$"},
+                           "scheme": {"const": "standard-webhooks"}, "signature": {"type": "string"},
+                           "events": {"type": "array", "items": {"type": "string"}}},
+        },
+    }
+
+
+def _access_paths() -> dict[str, Any]:
+    return {
+        SECRET_PATH: {"get": {
+            "operationId": "getWebhookSecret",
+            "summary": "The secret webhook signatures are keyed with (whsec_..., derived from the API token).",
+            "responses": {"200": {"description": "The secret.", "content": _json(_ref("WebhookSecret"))},
+                          "404": _error_response("webhooks_disabled.")},
+        }},
+        METRICS_PATH: {"get": {
+            "operationId": "getMetrics",
+            "summary": "Prometheus metrics: jobs by status, queue depth, stage durations, webhook deliveries, HTTP requests.",
+            "responses": {"200": {"description": "Prometheus text format 0.0.4.",
+                                  "content": {METRICS_CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}},
+                          "404": _error_response("metrics_disabled.")},
+        }},
+    }
+
+
+def _secure(paths: dict[str, Any]) -> None:
+    """401 on every operation but /health (open: ``security: []``); 400 on those with path parameters."""
+    for path, item in paths.items():
+        for operation in item.values():
+            if path == HEALTH_PATH:
+                operation["security"] = []
+                continue
+            operation["responses"].setdefault("401", {"$ref": "#/components/responses/Unauthorized"})
+            if "{" in path:
+                operation["responses"].setdefault("400", {"$ref": "#/components/responses/InvalidPathParameter"})
+
+
+def _webhook_callbacks() -> dict[str, Any]:
+    headers = {
+        "webhook-id": {"required": True, "schema": {"type": "string"}},
+        "webhook-timestamp": {"required": True, "schema": {"type": "integer"}, "description": "Unix seconds of this attempt."},
+        "webhook-signature": {"required": True, "schema": {"type": "string", "pattern": "^v1,"},
+                              "description": "v1,base64(HMAC-SHA256(key, id.timestamp.body)); key: the base64 part of "
+                                             f"the secret from GET {SECRET_PATH}."},
+    }
+    return {event: {"post": {
+        "operationId": f"webhook_{event.replace('.', '_')}",
+        "summary": f"Sent to the job's webhook url on {event}; any 2xx answer within 10 s counts as delivered.",
+        "parameters": [{"name": name, "in": "header", **spec} for name, spec in headers.items()],
+        "requestBody": {"required": True, "content": _json(_ref("WebhookEvent"))},
+        "responses": {"2XX": {"description": "Delivered."}},
+    }} for event in EVENTS}

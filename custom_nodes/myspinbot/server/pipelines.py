@@ -51,11 +51,15 @@ class OutputSpec:
 @dataclass(frozen=True)
 class Stage:
     """A named phase of a pipeline, reported as ``progress.stage``: it begins when ComfyUI starts
-    executing any node whose title is in ``nodes``. ``message`` is the human-readable line shown with it."""
+    executing any node whose title is in ``nodes``. ``message`` is the human-readable line shown with it.
+    ``weight`` is its usual share of the job's run time, for the weighted ``progress.value``
+    (``progress.py``; stages without one share what the others leave). The ``store`` stage has
+    no nodes: the service completes it when it records a successful job's outputs."""
 
     name: str
     nodes: tuple[str, ...]
     message: str
+    weight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -217,9 +221,10 @@ def builtin_pipelines() -> dict[str, Pipeline]:
         check=_lite_check,
         rewire=_lite_rewire,
         stages=(
-            Stage("speech", ("Speech recording", "Script speech"), "preparing the speech"),
-            Stage("animate", ("Animate portrait",), "animating the portrait"),
-            Stage("encode", ("Save video",), "encoding the video"),
+            Stage("speech", ("Speech recording", "Script speech"), "preparing the speech", weight=0.1),
+            Stage("animate", ("Animate portrait",), "animating the portrait", weight=0.75),
+            Stage("encode", ("Save video",), "encoding the video", weight=0.1),
+            Stage("store", (), "storing the outputs", weight=0.05),
         ),
     )
     return {lite.name: lite, "f5": _f5_pipeline()}
@@ -288,10 +293,11 @@ def _f5_pipeline() -> Pipeline:
         check=_f5_check,
         rewire=_f5_rewire,
         stages=(
-            Stage("script", ("Script writer",), "writing the script"),
-            Stage("speech", ("Voice sample", "Voice clone", "Fallback speech"), "speaking the script"),
-            Stage("animate", ("Animate portrait",), "animating the portrait"),
-            Stage("encode", ("Save video",), "encoding the video"),
+            Stage("script", ("Script writer",), "writing the script", weight=0.1),
+            Stage("speech", ("Voice sample", "Voice clone", "Fallback speech"), "speaking the script", weight=0.35),
+            Stage("animate", ("Animate portrait",), "animating the portrait", weight=0.45),
+            Stage("encode", ("Save video",), "encoding the video", weight=0.05),
+            Stage("store", (), "storing the outputs", weight=0.05),
         ),
         models=lambda values: list(F5_MODELS) if values.get("speech", "f5") == "f5" else [],
     )

@@ -12,6 +12,7 @@ from ..models.manager import ModelManager
 from ..models.manifest import load_manifest
 from ..models.preflight import require
 from ..errors import ModelsMissingError
+from .auth import setup_access
 from .comfy_host import PromptServerHost
 from .jobs import JobService
 from .models_routes import add_model_routes, api_error
@@ -24,8 +25,11 @@ log = logging.getLogger("myspinbot")
 STORE_FILE = ("myspinbot", "jobs.sqlite3")
 
 
-def attach(server: Any, node_ids: list[str] | None = None) -> JobService:
-    """Create the store (in ComfyUI's user directory), the model manager, the service and the routes."""
+def attach(server: Any, node_ids: list[str] | None = None, listen: str | None = None) -> JobService:
+    """Create the store (in ComfyUI's user directory), the model manager, the service and the routes.
+
+    ``listen``: the address(es) ComfyUI listens on (default: its ``--listen``); beyond loopback
+    the API token is required (auth.py)."""
     host = PromptServerHost(server)
     store = JobStore(host.user_dir.joinpath(*STORE_FILE))
     manifest = load_manifest()
@@ -40,10 +44,26 @@ def attach(server: Any, node_ids: list[str] | None = None) -> JobService:
 
     pipelines = builtin_pipelines()
     service = JobService(host, store, pipelines, require_models=require_models)
-    lost = service.recover()
-    if lost:
-        log.warning("myspinbot: %d job(s) were unfinished when ComfyUI stopped; marked failed (lost_on_restart)", lost)
-    add_routes(server.routes, service)
+    access = setup_access(server.app, service, host.user_dir, listen if listen is not None else _comfy_listen())
+    # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
+    # server starts; finished jobs past their retention expire then and hourly (recovery.py, retention.py).
+    from .recovery import JobRecovery, install
+    from .retention import Retention
+
+    recovery = JobRecovery(service)
+    recovery.recover()
+    install(server.app, recovery, Retention.from_env(service))
+    add_routes(server.routes, service, webhooks=access.webhooks, metrics=access.metrics)
     add_model_routes(server.routes, manager, nodes=node_ids or [],
                      pipeline_models={name: p.models({}) for name, p in pipelines.items()})
+    from .page import add_page_routes
+
+    add_page_routes(server.routes)
     return service
+
+
+def _comfy_listen() -> str:
+    """ComfyUI's ``--listen`` (one address or a comma-separated list; default 127.0.0.1)."""
+    from comfy.cli_args import args
+
+    return args.listen or "127.0.0.1"

@@ -22,6 +22,8 @@ from .events import OUTPUT, PROGRESS, STATUS, JobEvent
 from .jobs import DEFAULT_PAGE, JobService
 from .model import TERMINAL, Job, asset_to_json, job_to_json, output_to_json, progress_to_json
 from .uploads import accept_audio, accept_image, read_multipart, sniff_asset
+from .metrics import Metrics, add_metrics_route
+from .webhooks import WebhookService, add_webhook_routes, webhook_from_request, with_webhook
 
 log = logging.getLogger("myspinbot.routes")
 
@@ -30,7 +32,7 @@ _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _OUTPUT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_JSON_BYTES = 1 << 20
-JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options"})
+JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options", "webhook"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
 
@@ -60,11 +62,15 @@ def api_base(request: web.Request) -> str:
     return "/api" + PREFIX if request.path.startswith("/api/") else PREFIX
 
 
-def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
+def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: WebhookService | None = None,
+               metrics: Metrics | None = None) -> None:
     """Register the handlers on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
 
     def render(job: Job, request: web.Request) -> dict[str, Any]:
-        return job_to_json(job, api_base(request), service.queue_position(job))
+        body = job_to_json(job, api_base(request), service.queue_position(job))
+        if webhooks is not None:
+            body["webhook"] = webhooks.job_webhook(job.id)
+        return body
 
     @routes.get(PREFIX + "/health")
     @json_errors
@@ -94,7 +100,9 @@ def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
         kept = False
         try:
             if is_json:
-                pipeline_name, inputs, request_hash = parse_json_submission(await read_json(request))
+                body = await read_json(request)
+                pipeline_name, inputs, request_hash = parse_json_submission(body)
+                webhook = webhook_from_request(webhooks, body.get("webhook"))
 
                 async def create() -> Job:
                     pipeline = service.pipeline(pipeline_name)
@@ -103,6 +111,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
                 form = await read_multipart(request, staging, service.max_upload_bytes)
                 pipeline_name = form.fields.pop("pipeline", None)
                 request_hash = _hash({"pipeline": pipeline_name, "fields": form.fields, "files": form.sha256})
+                webhook = webhook_from_request(webhooks, form.fields.pop("webhook", None), form=True)
 
                 async def create() -> Job:
                     pipeline = service.pipeline(pipeline_name)
@@ -118,7 +127,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
                         values[name] = accepted.relative_to(service.host.input_dir).as_posix()
                     return await service.submit(job_id, pipeline, values)
 
-            job, replayed = await service.submit_once(key, request_hash, create)
+            job, replayed = await service.submit_once(key, request_hash, with_webhook(webhooks, webhook, job_id, create))
             kept = not replayed
         finally:
             if not kept:
@@ -222,6 +231,10 @@ def add_routes(routes: web.RouteTableDef, service: JobService) -> None:
         if asset is None:
             raise ApiError(404, "asset_not_found", f"no asset '{asset_id}'")
         return web.json_response(asset_to_json(asset))
+
+    # --- webhooks and metrics (webhooks.py, metrics.py) ----------------------------------
+    add_webhook_routes(routes, webhooks)
+    add_metrics_route(routes, metrics)
 
 
 async def _stream_events(response: web.StreamResponse, request: web.Request, service: JobService, job: Job,

@@ -43,12 +43,35 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency_keys(created_at);
 """
 
+_PROMPTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_prompts (
+    job_id TEXT PRIMARY KEY,
+    prompt TEXT NOT NULL,
+    output_nodes TEXT NOT NULL DEFAULT '{}',
+    node_stages TEXT NOT NULL DEFAULT '{}',
+    requeue_count INTEGER NOT NULL DEFAULT 0
+);
+"""
+
 # Columns added after the first release: (name, SQL type); added to older databases on open.
-_ADDED_COLUMNS = (("stage", "TEXT"), ("message", "TEXT"))
+_ADDED_COLUMNS = (("stage", "TEXT"), ("message", "TEXT"), ("progress_detail", "TEXT"))
 
 _COLUMNS = ("id", "pipeline", "status", "created_at", "started_at", "completed_at", "progress", "params", "outputs",
-            "error", "stage", "message")
+            "error", "stage", "message", "progress_detail")
 _ASSET_COLUMNS = ("id", "kind", "content_type", "size_bytes", "path", "created_at")
+
+
+class PromptRecord(NamedTuple):
+    """The API prompt a job was queued with, kept so a restarted ComfyUI can queue it again.
+
+    ``output_nodes``: output name → node id; ``node_stages``: node id → stage name;
+    ``requeue_count``: how often a restart queued it again."""
+
+    job_id: str
+    prompt: dict
+    output_nodes: dict
+    node_stages: dict
+    requeue_count: int = 0
 
 
 class IdempotencyRecord(NamedTuple):
@@ -70,6 +93,7 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(_PROMPTS_SCHEMA)
         present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
         for name, sql_type in _ADDED_COLUMNS:
             if name not in present:
@@ -95,6 +119,7 @@ class JobStore:
             json.dumps(job.error) if job.error is not None else None,
             job.stage,
             job.message,
+            json.dumps(job.progress_detail) if job.progress_detail else None,
         )
         with self._lock:
             self._db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", row)
@@ -102,6 +127,7 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._db.execute("DELETE FROM job_prompts WHERE job_id = ?", (job_id,))
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -176,6 +202,35 @@ class JobStore:
         with self._lock:
             self._db.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
 
+    # --- job prompts (what a restart re-queues) and retention ------------------------------
+    def save_prompt(self, record: PromptRecord) -> None:
+        """Record (or replace) the built prompt of a job."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO job_prompts (job_id, prompt, output_nodes, node_stages, requeue_count) "
+                             "VALUES (?, ?, ?, ?, ?)", (record.job_id, json.dumps(record.prompt), json.dumps(record.output_nodes),
+                                                        json.dumps(record.node_stages), record.requeue_count))
+
+    def prompt(self, job_id: str) -> PromptRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT job_id, prompt, output_nodes, node_stages, requeue_count FROM job_prompts "
+                                   "WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return PromptRecord(row[0], json.loads(row[1]), json.loads(row[2]), json.loads(row[3]), row[4])
+
+    def delete_prompt(self, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM job_prompts WHERE job_id = ?", (job_id,))
+
+    def finished_before(self, statuses: tuple[str, ...], before: float, limit: int = 500) -> list[Job]:
+        """Jobs in ``statuses`` that finished (or, lacking ``completed_at``, were created) before ``before``, oldest first."""
+        marks = ", ".join("?" * len(statuses))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status IN ({marks}) AND COALESCE(completed_at, created_at) < ? "
+                "ORDER BY COALESCE(completed_at, created_at) LIMIT ?", (*statuses, before, limit)).fetchall()
+        return [_to_job(r) for r in rows]
+
 
 def _to_job(row: tuple) -> Job:
     values = dict(zip(_COLUMNS, row))
@@ -192,4 +247,5 @@ def _to_job(row: tuple) -> Job:
         error=json.loads(values["error"]) if values["error"] else None,
         stage=values["stage"],
         message=values["message"],
+        progress_detail=json.loads(values["progress_detail"]) if values["progress_detail"] else {},
     )

@@ -1,0 +1,75 @@
+"""The pack's web page: ``GET /myspinbot/`` (the form, progress, video and job history) and its
+static files under ``GET /myspinbot/page/{file}``. ComfyUI mirrors both under ``/api``.
+
+The files live in ``web/page/`` at the repository root, beside ``web/js/`` (which ComfyUI loads
+into its own frontend as extensions; the page's files must not be there). The page uses only
+relative URLs, so it works under ``/myspinbot/``, ``/api/myspinbot/`` or a reverse-proxy prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from ..paths import REPO_DIR
+from .api_errors import ApiError
+
+PREFIX = "/myspinbot"
+PAGE_DIR = REPO_DIR / "web" / "page"
+INDEX = "index.html"
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+# One plain file name: no folders, no dot files, a known extension.
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def page_file(name: str, root: Path = PAGE_DIR) -> Path | None:
+    """The file ``name`` directly inside ``root``, or None when the name is not a plain page file
+    (separators, ``..``, dot files, unknown extensions) or the file is absent. Symlinks that lead
+    out of ``root`` are refused too."""
+    if not _FILE_NAME.match(name) or ".." in name or Path(name).suffix.lower() not in CONTENT_TYPES:
+        return None
+    base = root.resolve()
+    path = (base / name).resolve()
+    if path.parent != base or not path.is_file():
+        return None
+    return path
+
+
+def _file_response(path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[path.suffix.lower()],
+                                           "Cache-Control": "no-cache",
+                                           "X-Content-Type-Options": "nosniff"})
+
+
+def add_page_routes(routes: web.RouteTableDef, root: Path = PAGE_DIR) -> None:
+    """Register the page's routes on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
+
+    @routes.get(PREFIX)
+    async def page_redirect(request: web.Request) -> web.StreamResponse:
+        # The page's relative URLs need the trailing slash; keep an /api prefix if the client used one.
+        raise web.HTTPFound(request.path + "/")
+
+    @routes.get(PREFIX + "/")
+    async def page_index(request: web.Request) -> web.StreamResponse:
+        path = page_file(INDEX, root)
+        if path is None:
+            return ApiError(404, "page_not_found", "the page's files are missing from this install (web/page/)").response()
+        return _file_response(path)
+
+    @routes.get(PREFIX + "/page/{file}")
+    async def page_asset(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["file"]
+        path = page_file(name, root)
+        if path is None:
+            return ApiError(404, "page_file_not_found", f"no page file '{name}'").response()
+        return _file_response(path)
