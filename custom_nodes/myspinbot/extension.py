@@ -26,6 +26,7 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
+        from .nodes.upscale_video import UpscaleVideo
         from .nodes.voice_clone import VoiceCloneF5
 
-        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, SaveToMinIO]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, UpscaleVideo, SaveToMinIO]

@@ -328,3 +328,22 @@ def test_trimmed_video_is_upscaled_via_a_temp_copy(models, clip, comfy_dirs):
 def test_needs_video_or_images(models):
     with pytest.raises(InvalidInputError, match="video or images"):
         _run(models["tiny_esrgan_x2.pth"])
+
+
+def test_in_memory_video_components(models, comfy_dirs):
+    """A VIDEO that is not file-backed (e.g. core's Create Video) is written to a temp MP4 first."""
+    from fractions import Fraction
+
+    from comfy_api.latest import Types
+
+    frames = _images(6, 24, 32)
+    t = torch.arange(RATE // 2) / RATE
+    audio = {"waveform": (0.3 * torch.sin(2 * torch.pi * 440 * t)).reshape(1, 1, -1), "sample_rate": RATE}
+    video_in = InputImpl.VideoFromComponents(Types.VideoComponents(images=frames, frame_rate=Fraction(12), audio=audio))
+    video, first = _run(models["tiny_esrgan_x2.pth"], video=video_in)
+    info = probe_media(_video_path(video))
+    assert (info["video"]["width"], info["video"]["height"]) == (64, 48) and info["video"]["frame_count"] == 6
+    assert info["video"]["fps"] == pytest.approx(12.0)
+    assert info["audio"]["sample_rate"] == RATE and info["audio"]["duration_s"] == pytest.approx(0.5, abs=0.05)
+    assert tuple(first.shape) == (1, 48, 64, 3)
+    assert not any(p.name.startswith("upscale_src") for p in (comfy_dirs[1] / "myspinbot").iterdir())

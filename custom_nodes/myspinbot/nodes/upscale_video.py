@@ -1,0 +1,248 @@
+"""Node "MySpinBot Upscale Video": a core UPSCALE_MODEL (spandrel, from ``Load Upscale Model``)
+applied frame by frame to a VIDEO (file to file, streaming) and/or to an IMAGE batch.
+
+Upscaling follows core's ``ImageUpscaleWithModel``: ``comfy.utils.tiled_scale`` with
+overlapping tiles, the model loaded through ``comfy.model_management``, and on out-of-memory
+the tile is halved (down to 128) and the frame retried; the smaller tile is kept for the
+frames that follow. The video path decodes, upscales and encodes one frame at a time
+(``video.upscale.map_video_frames``), so memory stays flat in clip length; the audio is
+carried over untouched (packets remuxed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import comfy.model_management as model_management
+import comfy.utils
+import folder_paths
+from comfy_api.latest import InputImpl, io
+
+from ..errors import InvalidInputError
+from ..video.upscale import encode_frames, map_video_frames
+from ._progress import progress_callback
+
+log = logging.getLogger("myspinbot")
+
+MIN_TILE = 128  # halving stops here, as in core's ImageUpscaleWithModel
+_MEMORY_PER_PIXEL = 384.0  # core's rough activation-memory factor for upscale models
+
+
+def _temp_mp4(prefix: str) -> str:
+    out_dir = os.path.join(folder_paths.get_temp_directory(), "myspinbot")
+    os.makedirs(out_dir, exist_ok=True)
+    return os.path.join(out_dir, f"{prefix}_{uuid.uuid4().hex}.mp4")
+
+
+class TiledUpscaler:
+    """Upscales ``[1, 3, H, W]`` float frames with a spandrel model, tiled, OOM-tolerant.
+
+    ``tile`` shrinks (halves) on out-of-memory and stays shrunk for later frames;
+    ``halvings`` records each change as ``(old_tile, new_tile)``.
+    """
+
+    def __init__(self, model, tile: int, overlap: int, output_scale: float):
+        self.model = model
+        self.scale = float(model.scale)
+        self.tile = int(tile)
+        self.overlap = int(overlap)
+        self.output_scale = float(output_scale)
+        self.device = getattr(getattr(model, "patcher", None), "load_device", None) or model.device
+        self.output_device = model_management.intermediate_device()
+        self.halvings: list[tuple[int, int]] = []
+        self._loaded = False
+
+    def out_size(self, height: int, width: int) -> tuple[int, int]:
+        """Output ``(height, width)`` for an input frame of ``height`` x ``width``."""
+        s = self.output_scale if self.output_scale > 0 else self.scale
+        return max(1, int(round(height * s))), max(1, int(round(width * s)))
+
+    def _load(self, x: torch.Tensor) -> None:
+        if self._loaded:
+            return
+        patcher = getattr(self.model, "patcher", None)
+        if patcher is not None:
+            memory = (self.tile * self.tile * 3) * 4 * max(self.scale, 1.0) * _MEMORY_PER_PIXEL
+            memory += x.nelement() * 4
+            model_management.load_models_gpu([patcher], memory_required=memory, force_full_load=True)
+        self._loaded = True
+
+    def _run_model(self, tile: torch.Tensor) -> torch.Tensor:
+        model_management.throw_exception_if_processing_interrupted()
+        return self.model(tile.float())
+
+    def __call__(self, x: torch.Tensor, index: int = 0) -> torch.Tensor:
+        """``x``: float ``[1, 3, H, W]`` in 0..1. Returns float ``[1, 3, H', W']`` in 0..1 on
+        ComfyUI's intermediate device (``H', W'`` from :meth:`out_size`)."""
+        self._load(x)
+        x = x.to(self.device)
+        while True:
+            overlap = min(self.overlap, self.tile // 2)
+            try:
+                out = comfy.utils.tiled_scale(
+                    x, self._run_model, tile_x=self.tile, tile_y=self.tile, overlap=overlap,
+                    upscale_amount=self.scale, output_device=self.output_device,
+                )
+                break
+            except Exception as e:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                model_management.raise_non_oom(e)
+                smaller = self.tile // 2
+                if smaller < MIN_TILE:
+                    raise
+                log.warning("myspinbot upscale: out of memory with tile %d on frame %d; retrying with tile %d",
+                            self.tile, index, smaller)
+                self.halvings.append((self.tile, smaller))
+                self.tile = smaller
+            model_management.soft_empty_cache()  # after the except block: the failed tile's tensors are freed
+        height, width = self.out_size(x.shape[2], x.shape[3])
+        if (out.shape[2], out.shape[3]) != (height, width):
+            out = F.interpolate(out, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+        return out.clamp(0.0, 1.0)
+
+
+def _video_source(video) -> tuple[object, str | None]:
+    """A path or file object to stream ``video`` from, and a temporary file to delete after.
+
+    An untrimmed file-backed VIDEO (``VideoFromFile``) is read in place; anything else (a
+    trimmed file, frames held in memory) is first written to a temporary MP4 with the
+    VIDEO's own ``save_to``."""
+    start, duration = getattr(video, "get_active_trim_window", lambda: (0.0, 0.0))()
+    if isinstance(video, InputImpl.VideoFromFile) and not start and not duration:
+        return video.get_stream_source(), None
+    tmp = _temp_mp4("upscale_src")
+    try:
+        video.save_to(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return tmp, tmp
+
+
+class UpscaleVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MySpinBotUpscaleVideo",
+            display_name="MySpinBot Upscale Video",
+            category="MySpinBot/video",
+            description="Upscales a video (frame by frame, file to file, audio kept as is) and/or an image "
+            "batch with an upscale model from models/upscale_models (ESRGAN / RealESRGAN and every other "
+            "architecture spandrel loads; use core's 'Load Upscale Model'). Tiled like core's 'Upscale Image "
+            "(using Model)'; on out-of-memory the tile is halved and the frame retried.",
+            inputs=[
+                io.UpscaleModel.Input("upscale_model", tooltip="From core's 'Load Upscale Model'."),
+                io.Video.Input("video", optional=True,
+                               tooltip="Video to upscale; streamed frame by frame, its audio is carried over untouched."),
+                io.Image.Input("images", optional=True,
+                               tooltip="Image batch to upscale (give this and/or a video)."),
+                io.Float.Input("output_scale", default=0.0, min=0.0, max=16.0, step=0.05,
+                               tooltip="0 = the model's own scale. Otherwise the model's output is resized "
+                               "(bicubic, antialiased) to input size x this factor, e.g. 2 with a x4 model."),
+                io.Int.Input("tile", default=512, min=64, max=4096, step=8,
+                             tooltip="Tile side in input pixels; halved automatically (down to 128) on out-of-memory."),
+                io.Int.Input("overlap", default=32, min=0, max=512, step=8,
+                             tooltip="Overlap between tiles in input pixels (at most half the tile)."),
+                io.Float.Input("fps", default=25.0, min=1.0, max=240.0, step=1.0, optional=True, advanced=True,
+                               tooltip="Frame rate of the VIDEO output when only images are given (a video keeps its own)."),
+            ],
+            outputs=[
+                io.Video.Output("video", tooltip="Upscaled MP4 (H.264), file-backed in ComfyUI's temp folder; "
+                                "same frame rate and frame count, audio untouched. With images only: the "
+                                "upscaled batch encoded at 'fps', silent."),
+                io.Image.Output("images", tooltip="The upscaled image batch; with a video only: its first "
+                                "upscaled frame (1 image, a preview)."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, upscale_model, video=None, images=None, output_scale=0.0, tile=512, overlap=32,
+                fps=25.0) -> io.NodeOutput:
+        with torch.inference_mode():  # as ComfyUI runs nodes; also when execute is called directly
+            return cls._run(upscale_model, video, images, output_scale, tile, overlap, fps)
+
+    @classmethod
+    def _run(cls, upscale_model, video, images, output_scale, tile, overlap, fps) -> io.NodeOutput:
+        if video is None and images is None:
+            raise InvalidInputError("connect a video or images to upscale (neither was given)")
+        if not callable(upscale_model) or not hasattr(upscale_model, "scale"):
+            raise InvalidInputError("upscale_model must be a single-image upscale model from 'Load Upscale Model'")
+        if images is not None and (images.ndim != 4 or images.shape[0] == 0):
+            raise InvalidInputError(f"images must be a non-empty IMAGE batch [B,H,W,C], got {list(images.shape)}")
+        upscaler = TiledUpscaler(upscale_model, tile, overlap, output_scale)
+        n_images = int(images.shape[0]) if images is not None else 0
+        progress = progress_callback(n_images + (1 if video is not None else 0))
+        state = {"video_total": 1 if video is not None else 0}
+
+        out_images = None
+        if images is not None:
+            out_images = cls._upscale_images(upscaler, images, progress, state)
+
+        if video is not None:
+            video_out, first = cls._upscale_video(upscaler, video, progress, state, n_images)
+            if out_images is None:
+                out_images = first
+        else:
+            video_out = cls._encode_images(out_images, fps)
+        if upscaler.halvings:
+            log.info("myspinbot upscale: finished with tile %d after out-of-memory halving(s) %s",
+                     upscaler.tile, upscaler.halvings)
+        return io.NodeOutput(video_out, out_images)
+
+    @staticmethod
+    def _upscale_images(upscaler: TiledUpscaler, images: torch.Tensor, progress, state) -> torch.Tensor:
+        n = int(images.shape[0])
+        height, width = upscaler.out_size(images.shape[1], images.shape[2])
+        out = torch.empty((n, height, width, 3), dtype=model_management.intermediate_dtype(),
+                          device=model_management.intermediate_device())
+        progress(0, n + state["video_total"])
+        for i in range(n):
+            x = images[i:i + 1, ..., :3].movedim(-1, 1).float()
+            out[i] = upscaler(x, i)[0].movedim(0, -1).to(out.dtype)
+            progress(i + 1, n + state["video_total"])
+        return out
+
+    @staticmethod
+    def _upscale_video(upscaler: TiledUpscaler, video, progress, state, offset: int):
+        first: dict[str, torch.Tensor] = {}
+        counter = [0]
+
+        def frame_fn(frame: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(frame).movedim(-1, 0).unsqueeze(0).float().div_(255.0)
+            y = upscaler(x, counter[0])[0].movedim(0, -1)
+            counter[0] += 1
+            if not first:
+                first["image"] = y.unsqueeze(0).to(model_management.intermediate_dtype()).cpu()
+            return y.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+        def on_frames(done: int, total: int) -> None:
+            state["video_total"] = total
+            progress(offset + done, offset + total)
+
+        source, cleanup = _video_source(video)
+        try:
+            progress(offset, offset + state["video_total"])
+            result = map_video_frames(source, _temp_mp4("upscale"), frame_fn, on_progress=on_frames)
+        finally:
+            if cleanup is not None:
+                try:
+                    os.remove(cleanup)
+                except FileNotFoundError:
+                    pass
+        log.info("myspinbot upscale: %s", result.summary)
+        return InputImpl.VideoFromFile(str(result.path)), first["image"]
+
+    @staticmethod
+    def _encode_images(images: torch.Tensor, fps: float):
+        def frames():
+            for i in range(images.shape[0]):
+                yield images[i].mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+        result = encode_frames(frames(), _temp_mp4("upscale"), fps)
+        return InputImpl.VideoFromFile(str(result.path))
