@@ -25,14 +25,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from _memory import PeakSampler, rss_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
@@ -40,40 +40,6 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 DURATIONS_S = (10.0, 120.0)
 MAX_RATIO = 1.2
 RATE = 48000
-
-
-def _rss_bytes() -> int:
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except ImportError:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class _PeakSampler:
-    """Samples RSS every ``period_s`` in a thread; ``peak`` is the highest value seen."""
-
-    def __init__(self, period_s: float = 0.002):
-        self.period_s = period_s
-        self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.period_s)
-
-    def __enter__(self) -> "_PeakSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
 
 
 def _speech(seconds: float):
@@ -132,10 +98,10 @@ def child(seconds: float) -> dict:
     gc.collect()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.mp4"
-        before = _rss_bytes()
+        before = rss_bytes()
         maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t0 = time.perf_counter()
-        with _PeakSampler() as sampler:
+        with PeakSampler() as sampler:
             result = animate_portrait(image, audio, RATE, out)
         elapsed = time.perf_counter() - t0
         maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -36,9 +36,10 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from _memory import PeakSampler, rss_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
@@ -46,40 +47,6 @@ DURATIONS_S = (10.0, 60.0)
 WARMUP_S = 1.0
 MAX_RATIO = 1.25
 SIZE, FPS, RATE = 64, 25.0, 44100
-
-
-def _rss_bytes() -> int:
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except ImportError:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class _PeakSampler:
-    """Samples RSS every ``period_s`` in a thread; ``peak`` is the highest value seen."""
-
-    def __init__(self, period_s: float = 0.002):
-        self.period_s = period_s
-        self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.period_s)
-
-    def __enter__(self) -> "_PeakSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
 
 
 def make_clip(path: Path, seconds: float) -> Path:
@@ -179,10 +146,10 @@ def child(clip: Path, warmup: Path, arch: str) -> dict:
         run, path_desc = (_node_runner if use_node else _engine_runner)(model_file, scratch)
         os.remove(run(warmup))  # warm-up: one-time costs go into the baseline
         gc.collect()
-        before = _rss_bytes()
+        before = rss_bytes()
         maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t0 = time.perf_counter()
-        with _PeakSampler() as sampler:
+        with PeakSampler() as sampler:
             out = run(clip)
         elapsed = time.perf_counter() - t0
         maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
