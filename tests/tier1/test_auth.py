@@ -238,6 +238,21 @@ async def test_setup_access_on_a_started_loop_never_logs_the_token(aiohttp_clien
     await access.webhooks.close()
 
 
+async def test_the_page_loads_without_a_token_but_its_api_calls_need_one(aiohttp_client, service, tmp_path):
+    from myspinbot.server.page import add_page_routes
+
+    app = web.Application()
+    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", env={})
+    table = pack_routes(service, tmp_path, webhooks=access.webhooks, metrics=access.metrics)
+    add_page_routes(table)
+    app.add_routes(table)
+    c = await aiohttp_client(app)
+    assert (await c.get("/myspinbot/")).status == 200
+    assert (await c.get("/myspinbot/page/app.js")).status == 200
+    assert (await c.get("/myspinbot/jobs")).status == 401
+    await access.webhooks.close()
+
+
 # --- paths that try to leave the pack's folders ------------------------------------------------
 
 TRAVERSALS = [

@@ -331,7 +331,10 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
                               on_attempt=metrics.observe_delivery)
     webhooks.listen(service.events)
     metrics.track_webhooks(webhooks.pending_count)
-    guard = ApiGuard(auth, metrics)
+    # The page's static files (no job data) stay open so a browser can load it and then ask for the token.
+    from .page import PAGE_ROUTES
+
+    guard = ApiGuard(auth, metrics, open_routes=(HEALTH_PATH, *PAGE_ROUTES))
     guard.install(app)
 
     async def start_webhooks(_app: web.Application) -> None:

@@ -19,6 +19,9 @@ from .api_errors import ApiError
 PREFIX = "/myspinbot"
 PAGE_DIR = REPO_DIR / "web" / "page"
 INDEX = "index.html"
+PAGE_ROUTES = (PREFIX, PREFIX + "/", PREFIX + "/page/{file}")
+"""The page's route templates: static files with no job data, which a browser loads by navigation
+(no ``Authorization`` header can be sent then); the page sends the API token on its own requests."""
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -54,19 +57,19 @@ def _file_response(path: Path) -> web.FileResponse:
 def add_page_routes(routes: web.RouteTableDef, root: Path = PAGE_DIR) -> None:
     """Register the page's routes on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
 
-    @routes.get(PREFIX)
+    @routes.get(PAGE_ROUTES[0])
     async def page_redirect(request: web.Request) -> web.StreamResponse:
         # The page's relative URLs need the trailing slash; keep an /api prefix if the client used one.
         raise web.HTTPFound(request.path + "/")
 
-    @routes.get(PREFIX + "/")
+    @routes.get(PAGE_ROUTES[1])
     async def page_index(request: web.Request) -> web.StreamResponse:
         path = page_file(INDEX, root)
         if path is None:
             return ApiError(404, "page_not_found", "the page's files are missing from this install (web/page/)").response()
         return _file_response(path)
 
-    @routes.get(PREFIX + "/page/{file}")
+    @routes.get(PAGE_ROUTES[2])
     async def page_asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"]
         path = page_file(name, root)
