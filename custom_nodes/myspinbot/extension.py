@@ -23,10 +23,11 @@ class MySpinBotExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
+        from .nodes.infinitetalk import InfiniteTalk
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
         from .nodes.upscale_video import UpscaleVideo
         from .nodes.voice_clone import VoiceCloneF5
 
-        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, UpscaleVideo, SaveToMinIO]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO]
