@@ -461,21 +461,6 @@ def test_audio_is_written_losslessly_as_wav_and_flac(tmp_path):
         assert np.abs(decoded - samples).max() < 1e-3, fmt
 
 
-def test_engine_imports_no_comfyui():
-    forbidden = {"comfy", "folder_paths", "comfy_api", "server", "nodes", "execution", "comfy_execution"}
-    for source in STORAGE_PKG.glob("*.py"):
-        tree = ast.parse(source.read_text(), filename=str(source))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{source.name} imports {name}"
-
-
 def test_retry_refuses_a_local_file_that_is_gone_or_changed(settings, tmp_path):
     local = _write(tmp_path / "p.mp4", 1000, seed=15)
     record = PendingUpload(local_path=str(local), bucket="b-retry", key="p.mp4", content_type="video/mp4", size=999)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +9,6 @@ import pytest
 from myspinbot.errors import InvalidInputError
 from myspinbot.video import Mp4Writer, even_size, iter_video_frames, load_audio, probe_media
 
-VIDEO_PKG = Path(__file__).resolve().parents[2] / "custom_nodes" / "myspinbot" / "video"
 
 
 def _tone(seconds: float, rate: int, channels: int, freq: float = 440.0) -> np.ndarray:
@@ -140,18 +137,3 @@ def test_probe_missing_file(tmp_path):
     bad.write_bytes(b"not a video")
     with pytest.raises(InvalidInputError):
         probe_media(bad)
-
-
-def test_engine_imports_no_comfyui():
-    forbidden = {"comfy", "folder_paths", "comfy_api", "server", "nodes", "execution"}
-    for source in VIDEO_PKG.glob("*.py"):
-        tree = ast.parse(source.read_text(), filename=str(source))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{source.name} imports {name}"
