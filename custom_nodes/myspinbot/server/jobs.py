@@ -422,7 +422,7 @@ class JobService:
             self._finish(job, FAILED, error=run.error)
             return
         history = self.host.history(job_id) or {}
-        outputs, missing = self._collect_outputs(history.get("outputs") or {}, run)
+        outputs, missing = self._collect_outputs(history.get("outputs") or {}, run, job_id=job_id)
         if missing:
             self._finish(job, FAILED, outputs=outputs, error={"code": "output_missing",
                                                               "message": f"the workflow finished without writing: {', '.join(missing)}",
@@ -430,9 +430,14 @@ class JobService:
             return
         self._finish(job, SUCCEEDED, outputs=outputs)
 
-    def _collect_outputs(self, history_outputs: dict[str, Any], run: _Run) -> tuple[list[Output], list[str]]:
+    def _collect_outputs(self, history_outputs: dict[str, Any], run: _Run,
+                         job_id: str | None = None) -> tuple[list[Output], list[str]]:
+        """The recorded outputs (and the names of those missing). An output that a storage node
+        (``MySpinBotSaveToMinIO``) uploaded carries its public ``storage`` block; the retry record
+        of a pending upload is kept in the store (``job_id``), never in the job's JSON."""
         outputs, missing = [], []
         root = self.host.output_dir.resolve()
+        blocks = _storage_blocks(history_outputs)
         for name, node_id in run.output_nodes.items():
             entry = _first_file(history_outputs.get(node_id) or {})
             path = (root / entry.get("subfolder", "") / entry.get("filename", "")).resolve() if entry else None
@@ -442,7 +447,59 @@ class JobService:
             outputs.append(Output(name=name, type=run.output_types.get(name, "file"),
                                   content_type=content_type_for(path), size_bytes=path.stat().st_size,
                                   path=path.relative_to(root).as_posix()))
+            block = _storage_block_for(blocks, name, path)
+            if block is not None:
+                outputs[-1].storage = _public_storage(block)
+                pending = block.get("pending_upload")
+                if job_id is not None and block.get("status") == "pending" and isinstance(pending, dict):
+                    self.store.put_pending_upload(job_id, name, pending)
         return outputs, missing
+
+    # --- storage of outputs --------------------------------------------------------------
+    async def upload_output(self, job: Job, name: str) -> Job:
+        """Upload a pending output to object storage again (``POST .../outputs/{name}/upload``).
+
+        404 ``output_not_found``; 409 ``output_already_stored`` / ``output_not_pending``;
+        503 ``storage_unavailable`` (storage still down or refusing; the job keeps its pending
+        record, with ``attempts`` counted). Returns the updated job."""
+        from ..errors import StorageError
+        from ..storage import PendingUpload, comfy_settings_path, load_settings, retry_upload
+
+        output = job.output(name)
+        if output is None:
+            raise ApiError(404, "output_not_found", f"job {job.id} has no output '{name}'",
+                           {"outputs": [o.name for o in job.outputs]})
+        if output.storage and output.storage.get("status") == "stored":
+            raise ApiError(409, "output_already_stored", f"output '{name}' is already stored",
+                           {"uri": output.storage.get("uri")})
+        raw = self.store.pending_upload(job.id, name)
+        if raw is None:
+            raise ApiError(409, "output_not_pending", f"output '{name}' has no pending upload", {"output": name})
+        record = PendingUpload.from_dict(raw)
+
+        def attempt():
+            settings = load_settings(settings_file=comfy_settings_path(self.host.user_dir))
+            return retry_upload(record, settings)
+
+        try:
+            stored = await asyncio.get_running_loop().run_in_executor(None, attempt)
+        except StorageError as err:
+            self.store.put_pending_upload(job.id, name, record.to_dict())
+            code = getattr(err, "code", "storage_unavailable")
+            raise ApiError(503, "storage_unavailable", f"object storage did not take output '{name}': {err}",
+                           {"storage_code": code, "attempts": record.attempts}) from None
+        except Exception as err:  # a settings file that does not parse, and the like
+            self.store.put_pending_upload(job.id, name, record.to_dict())
+            raise ApiError(503, "storage_unavailable", f"object storage did not take output '{name}': {err}",
+                           {"attempts": record.attempts}) from None
+        fresh = self.store.get(job.id) or job
+        target = fresh.output(name)
+        if target is not None:
+            target.storage = {"kind": "s3", "uri": stored.uri, "presigned_url": stored.presigned_url,
+                              "status": "stored", "warning": None}
+            self.store.save(fresh)
+        self.store.delete_pending_upload(job.id, name)
+        return fresh
 
     def _set_status(self, job: Job, status: str, *, message: str | None = None) -> None:
         job.status = status
@@ -531,6 +588,38 @@ def _first_file(node_output: dict[str, Any]) -> dict[str, Any] | None:
                 if isinstance(item, dict) and "filename" in item:
                     return item
     return None
+
+
+def _storage_blocks(history_outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ``myspinbot_storage`` block in a prompt's history outputs (see ``nodes/save_minio.py``)."""
+    from ..storage import UI_KEY
+
+    found = []
+    for node_output in history_outputs.values():
+        if isinstance(node_output, dict):
+            found.extend(b for b in node_output.get(UI_KEY) or [] if isinstance(b, dict))
+    return found
+
+
+def _storage_block_for(blocks: list[dict[str, Any]], name: str, path: Path) -> dict[str, Any] | None:
+    """The block of output ``name``: the one whose local file is the output's, else the one the
+    storage node named after it (its ``name`` input)."""
+    for block in blocks:
+        local = block.get("local_path")
+        if local and Path(local).resolve() == path:
+            return block
+    return next((b for b in blocks if b.get("name") == name), None)
+
+
+def _public_storage(block: dict[str, Any]) -> dict[str, Any]:
+    status = "stored" if block.get("status") == "stored" else "pending"
+    uri = block.get("uri")
+    if uri is None and isinstance(block.get("pending_upload"), dict):
+        pending = block["pending_upload"]
+        if pending.get("bucket") and pending.get("key"):
+            uri = f"s3://{pending['bucket']}/{pending['key']}"  # where it will be once uploaded
+    return {"kind": "s3", "uri": uri, "presigned_url": block.get("presigned_url") if status == "stored" else None,
+            "status": status, "warning": block.get("warning")}
 
 
 def content_type_for(path: Path) -> str:

@@ -26,6 +26,10 @@ class Output:
     content_type: str
     size_bytes: int
     path: str
+    storage: dict[str, Any] | None = None
+    """Where object storage holds the file: ``kind`` (``s3``), ``uri``, ``presigned_url``, ``status``
+    (``stored`` / ``pending``), ``warning``; None when the pipeline stores nothing. Public: never a
+    credential nor a local path (the pending retry record stays in the store's ``output_uploads``)."""
 
 
 @dataclass
@@ -76,13 +80,27 @@ def iso(ts: float | None) -> str | None:
 
 
 def output_to_json(job: Job, output: Output, base: str) -> dict[str, Any]:
-    return {
+    """An output; ``storage`` is there only when the pipeline stored it (uploaded or pending)."""
+    body = {
         "name": output.name,
         "type": output.type,
         "content_type": output.content_type,
         "size_bytes": output.size_bytes,
         "url": f"{base}/jobs/{job.id}/outputs/{output.name}",
     }
+    if output.storage:
+        body["storage"] = storage_to_json(output.storage)
+    return body
+
+
+STORAGE_FIELDS = ("kind", "uri", "presigned_url", "status", "warning")
+
+
+def storage_to_json(storage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The public storage block of an output (only the documented fields), or None."""
+    if not storage:
+        return None
+    return {k: storage.get(k) for k in STORAGE_FIELDS}
 
 
 def progress_to_json(job: Job) -> dict[str, Any]:

@@ -47,12 +47,18 @@ def _param_schema(param: Param, *, multipart: bool = False) -> dict[str, Any]:
     if param.kind in FILE_KINDS:
         if multipart:
             return {"description": f"{param.description} A file part, or the id of an uploaded asset as a text part.",
-                    "oneOf": [{"type": "string", "contentMediaType": "application/octet-stream"},
+                    "anyOf": [{"type": "string", "contentMediaType": "application/octet-stream"},
                               {"type": "string", "pattern": "^[0-9a-f]{64}$"}]}
         return {"description": f"{param.description} An asset uploaded with POST {PREFIX}/assets.",
                 **_ref("AssetRef")}
     if param.kind in ("text", "string"):
         schema: dict[str, Any] = {"type": "string"}
+        if param.choices is not None:
+            schema["enum"] = list(param.choices)
+    elif param.kind == "boolean":
+        schema = {"type": "boolean"}
+        if multipart:  # form fields are text
+            schema = {"oneOf": [schema, {"type": "string", "enum": ["true", "false", "1", "0", "on", "off"]}]}
     else:
         schema = {"type": "integer" if param.kind == "integer" else "number"}
         if param.minimum is not None:
@@ -130,7 +136,19 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
             "required": ["name", "type", "content_type", "size_bytes", "url"],
             "properties": {"name": {"type": "string"}, "type": {"type": "string", "examples": ["video"]},
                            "content_type": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
-                           "url": {"type": "string"}},
+                           "url": {"type": "string"},
+                           "storage": {**_ref("OutputStorage"),
+                                       "description": "Where object storage holds the file; absent when the "
+                                                      "pipeline stores nothing."}},
+        },
+        "OutputStorage": {
+            "type": "object",
+            "required": ["kind", "uri", "presigned_url", "status", "warning"],
+            "properties": {"kind": {"const": "s3"},
+                           "uri": {"type": ["string", "null"], "description": "s3://bucket/key (pending: where it will be)."},
+                           "presigned_url": {"type": ["string", "null"], "description": "Presigned GET URL; null while pending."},
+                           "status": {"type": "string", "enum": ["stored", "pending"]},
+                           "warning": {"type": ["string", "null"]}},
         },
         "Job": {
             "type": "object",
@@ -211,15 +229,32 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
     schemas["JobSubmission"] = {"description": "A job as JSON: file parameters are uploaded assets ({\"asset_id\"}).",
                                 "oneOf": variants}
     schemas["JobSubmissionForm"] = {
-        "type": "object",
-        "description": "A job as multipart/form-data: 'pipeline' plus the pipeline's parameters as parts.",
-        "required": ["pipeline"],
-        "properties": {"pipeline": {"type": "string", "enum": names},
-                       **{p.name: _param_schema(p, multipart=True) for n in names for p in pipelines[n].params},
-                       "webhook": {"type": "string", "contentMediaType": "application/json",
-                                   "description": "A WebhookRequest as JSON text."}},
+        "description": "A job as multipart/form-data: 'pipeline' plus the pipeline's parameters as parts "
+                       "(any other part is refused: 422 unknown_parameter).",
+        "oneOf": [{
+            "type": "object",
+            "required": ["pipeline"],
+            "properties": {"pipeline": {"const": name},
+                           **{p.name: _param_schema(p, multipart=True) for p in pipelines[name].params},
+                           "webhook": {"type": "string", "contentMediaType": "application/json",
+                                       "contentSchema": _ref("WebhookRequest"),
+                                       "description": "A WebhookRequest as JSON text."}},
+            "additionalProperties": False,
+        } for name in names],
     }
     return schemas
+
+
+def _sse_event_schema() -> dict[str, Any]:
+    """One Server-Sent Event of the job stream: its ``event`` name and its ``data``, a JSON text."""
+    events = {"snapshot": "Job", "status": "Job", "progress": "ProgressEvent", "output": "OutputEvent"}
+    return {"oneOf": [{
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"const": event},
+                       "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": _ref(schema)},
+                       "id": {"type": "string"}, "retry": {"type": "integer"}},
+    } for event, schema in events.items()]}
 
 
 def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
@@ -269,8 +304,9 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                 "summary": "Jobs, newest first, with cursor pagination.",
                 "parameters": [
                     {"name": "status", "in": "query", "required": False, "style": "form", "explode": False,
-                     "description": "Only these statuses (comma-separated or repeated).",
-                     "schema": {"type": "array", "items": {"type": "string", "enum": list(STATUSES)}}},
+                     "description": "Only these statuses (comma-separated or repeated). Empty entries are "
+                                    "ignored: 'status=' filters nothing.",
+                     "schema": {"type": "array", "items": {"type": "string", "enum": [*STATUSES, ""]}}},
                     {"name": "pipeline", "in": "query", "required": False, "style": "form", "explode": False,
                      "schema": {"type": "array", "items": {"type": "string"}}},
                     {"name": "limit", "in": "query", "required": False,
@@ -301,8 +337,8 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                        "after the terminal 'status'.",
             "parameters": [job_id],
             "responses": {
-                "200": {"description": "text/event-stream",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "200": {"description": "text/event-stream; the schema describes each event.",
+                        "content": {"text/event-stream": {"schema": _sse_event_schema()}},
                         "x-events": {"snapshot": _ref("Job"), "status": _ref("Job"),
                                      "progress": _ref("ProgressEvent"), "output": _ref("OutputEvent")}},
                 "404": not_found,
@@ -316,6 +352,17 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                                   "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
                           "404": _error_response("output_not_found or job_not_found.")},
         }},
+        f"{PREFIX}/jobs/{{job_id}}/outputs/{{name}}/upload": {"post": {
+            "operationId": "uploadJobOutput",
+            "summary": "Upload an output whose storage is pending (object storage was down when the job ran) "
+                       "again; returns the job with the output's storage now stored.",
+            "parameters": [job_id, {"name": "name", "in": "path", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}}],
+            "responses": {"200": job_response,
+                          "404": _error_response("output_not_found or job_not_found."),
+                          "409": _error_response("output_already_stored or output_not_pending."),
+                          "503": _error_response("storage_unavailable: object storage is still down or refused it.")},
+        }},
         f"{PREFIX}/assets": {"post": {
             "operationId": "uploadAsset",
             "summary": "Upload an input file (image or audio, decided from its content) for JSON submissions; "
@@ -323,6 +370,7 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+                "additionalProperties": False,
             }}}},
             "responses": {
                 "201": {"description": "Stored.", "content": _json(_ref("Asset")),

@@ -24,7 +24,7 @@ class Param:
     """One named pipeline parameter.
 
     ``kind``: ``image`` / ``audio`` (an uploaded file, bound as its path relative to ComfyUI's
-    input folder), ``text``, ``string``, ``number`` or ``integer``. ``node`` is the title of the
+    input folder), ``text``, ``string``, ``number``, ``integer`` or ``boolean``. ``node`` is the title of the
     node it feeds and ``input`` that node's input name; both are None for a parameter that only
     steers the pipeline's ``rewire`` (e.g. which speech engine). ``choices`` limits a string."""
 
@@ -135,6 +135,12 @@ def _coerce_value(param: Param, value: Any) -> Any:
     def bad(why: str) -> ApiError:
         return ApiError(422, "invalid_parameter", f"parameter '{param.name}' {why}", {"field": param.name})
 
+    if param.kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOL_TEXT:
+            return _BOOL_TEXT[value.strip().lower()]
+        raise bad("must be true or false")
     if param.kind in FILE_KINDS or param.kind in ("text", "string"):
         if not isinstance(value, str):
             raise bad("must be a string")
@@ -150,6 +156,9 @@ def _coerce_value(param: Param, value: Any) -> Any:
     if param.minimum is not None and number < param.minimum or param.maximum is not None and number > param.maximum:
         raise bad(f"must be between {param.minimum} and {param.maximum}")
     return number
+
+
+_BOOL_TEXT = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
 
 
 def load_workflow(path: Path) -> dict[str, Any]:
@@ -227,7 +236,7 @@ def builtin_pipelines() -> dict[str, Pipeline]:
             Stage("store", (), "storing the outputs", weight=0.05),
         ),
     )
-    return {lite.name: lite, "f5": _f5_pipeline()}
+    return {lite.name: lite, "f5": _f5_pipeline(), "infinitetalk": _infinitetalk_pipeline()}
 
 
 # --- the f5 pipeline: a script (Ollama or verbatim) spoken in a cloned voice ---------------
@@ -300,4 +309,150 @@ def _f5_pipeline() -> Pipeline:
             Stage("store", (), "storing the outputs", weight=0.05),
         ),
         models=lambda values: list(F5_MODELS) if values.get("speech", "f5") == "f5" else [],
+    )
+
+
+# --- the infinitetalk pipeline: Wan2.1 I2V + InfiniteTalk, upscaled, stored -----------------
+
+#: Manifest name -> (pipeline parameter naming its file, the file name ComfyUI's loader sees).
+INFINITETALK_MODELS = {
+    "wan2.1_i2v_480p_14B_fp8": ("wan_model", "wan2.1_i2v_480p_14B_fp8_e4m3fn.safetensors"),
+    "infinitetalk_single": ("infinitetalk_patch", "wan2.1_infiniteTalk_single_fp16.safetensors"),
+    "wan_2.1_vae": ("vae", "wan_2.1_vae.safetensors"),
+    "umt5_xxl_fp8": ("text_encoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+    "clip_vision_h": ("clip_vision", "clip_vision_h.safetensors"),
+    "wav2vec2_chinese_base": ("audio_encoder", "wav2vec2-chinese-base_fp16.safetensors"),
+}
+#: Not in the manifest (no Hugging Face host verified yet): put RealESRGAN_x2plus.pth (BSD-3-Clause,
+#: github.com/xinntao/Real-ESRGAN releases) into models/upscale_models yourself.
+UPSCALE_MODEL_FILE = "RealESRGAN_x2plus.pth"
+
+
+def _infinitetalk_check(values: dict[str, Any]) -> None:
+    if "portrait" not in values:
+        raise ApiError(422, "missing_portrait", "a portrait image is required (file field 'portrait')", {"field": "portrait"})
+    given = [n for n in ("prompt", "script") if str(values.get(n, "")).strip()]
+    if "speech_recording" in values:
+        if given:
+            raise ApiError(422, "conflicting_inputs", "give a 'speech_recording' or a 'prompt'/'script', not both",
+                           {"fields": ["speech_recording", *given]})
+        return
+    if len(given) != 1:
+        raise ApiError(422, "missing_script" if not given else "conflicting_inputs",
+                       "give either a 'prompt' (the script writer drafts the narration), a finished 'script', "
+                       "or a 'speech_recording'", {"fields": ["prompt", "script", "speech_recording"]})
+    for field_name in ("voice_sample", "voice_transcript"):
+        if not str(values.get(field_name, "")).strip():
+            raise ApiError(422, "missing_voice_sample", "voice cloning needs a 'voice_sample' recording and its "
+                           "'voice_transcript' (or give a 'speech_recording')", {"field": field_name})
+
+
+def _infinitetalk_rewire(prompt: dict[str, Any], values: dict[str, Any], pipeline: Pipeline) -> None:
+    talk = node_by_title(prompt, "InfiniteTalk")
+    seed = values.get("seed", 0)
+    writer = node_by_title(prompt, "Script writer")
+    prompt[writer]["inputs"]["seed"] = seed
+    prompt[node_by_title(prompt, "Voice clone")]["inputs"]["seed"] = seed
+    if "script" in values:
+        prompt[writer]["inputs"]["mode"] = "verbatim"
+        prompt[writer]["inputs"]["prompt"] = values["script"]
+    if "speech_recording" in values:
+        prompt[talk]["inputs"]["audio"] = [node_by_title(prompt, "Speech recording"), 0]
+    if not values.get("clip_vision_enabled", True):
+        prompt[talk]["inputs"].pop("clip_vision_output", None)
+    save = node_by_title(prompt, "Save video")
+    video = [node_by_title(prompt, "Upscale"), 0] if values.get("upscale", True) else [talk, 0]
+    prompt[save]["inputs"]["video"] = video
+    store = node_by_title(prompt, "Store")
+    if values.get("storage", True):
+        # The storage node writes the output file itself (into the job's output folder) and uploads
+        # exactly those bytes: it takes SaveVideo's place (and title) as the 'video' output.
+        prompt[store]["inputs"]["video"] = video
+        prompt[store]["inputs"]["filename_prefix"] = prompt[save]["inputs"]["filename_prefix"]
+        del prompt[save]
+        prompt[store]["_meta"]["title"] = "Save video"
+    else:
+        del prompt[store]
+
+
+def _infinitetalk_models(values: dict[str, Any]) -> list[str]:
+    """The manifest models a job needs: those whose file parameter still names the default file."""
+    needed = []
+    for name, (param, default_file) in INFINITETALK_MODELS.items():
+        if param == "clip_vision" and not values.get("clip_vision_enabled", True):
+            continue
+        if values.get(param, default_file) == default_file:
+            needed.append(name)
+    if "speech_recording" not in values:
+        needed.extend(F5_MODELS)
+    return needed
+
+
+def _infinitetalk_pipeline() -> Pipeline:
+    files = {param: default for param, default in INFINITETALK_MODELS.values()}
+    files["upscale_model"] = UPSCALE_MODEL_FILE
+    return Pipeline(
+        name="infinitetalk",
+        description="Lip-synced talking head with InfiniteTalk on Wan2.1 I2V (Apache-2.0 weights): a prompt "
+        "(drafted by a local LLM via Ollama) or a finished script spoken in a cloned voice (F5-TTS, "
+        "CC-BY-NC-4.0 weights), or a speech recording as is; upscaled with RealESRGAN and stored in "
+        "S3-compatible storage (MYSPINBOT_S3_*). Needs a GPU for real use.",
+        workflow_file=API_WORKFLOWS_DIR / "infinitetalk.json",
+        params=(
+            Param("portrait", "image", "Portrait", "image", "Portrait photo (PNG, JPEG, WebP)."),
+            Param("prompt", "text", "Script writer", "prompt", "What the narration should be about (Ollama writes it)."),
+            Param("script", "text", None, None, "A finished script, spoken as written (no LLM)."),
+            Param("speech_recording", "audio", "Speech recording", "audio",
+                  "A finished speech recording to animate as is (no script, no voice cloning)."),
+            Param("voice_sample", "audio", "Voice sample", "audio", "3-12 s recording of the voice to clone."),
+            Param("voice_transcript", "text", "Voice clone", "ref_text", "Exactly what is said in the voice sample."),
+            Param("length", "number", "Script writer", "target_seconds", "Target length of the narration, seconds.",
+                  default=30.0, minimum=3, maximum=600),
+            Param("language", "string", "Script writer", "language", "Language of the narration.", default="English"),
+            Param("llm_model", "string", "Script writer", "model", "Ollama model that writes the script.", default="llama3.2"),
+            Param("seed", "integer", "InfiniteTalk", "seed", "Seed for the script, the voice and the video.",
+                  default=0, minimum=0, maximum=0xFFFFFFFF),
+            Param("positive_prompt", "text", "Positive", "text", "What the video shows (text conditioning)."),
+            Param("negative_prompt", "text", "Negative", "text", "What the video should avoid."),
+            Param("width", "integer", "InfiniteTalk", "width", "Video width (multiple of 16) before upscaling.",
+                  default=832, minimum=16, maximum=4096),
+            Param("height", "integer", "InfiniteTalk", "height", "Video height (multiple of 16) before upscaling.",
+                  default=480, minimum=16, maximum=4096),
+            Param("steps", "integer", "InfiniteTalk", "steps", "Sampling steps per window.", default=20, minimum=1, maximum=200),
+            Param("cfg", "number", "InfiniteTalk", "cfg", "Text guidance.", default=5.0, minimum=0, maximum=30),
+            Param("audio_cfg", "number", "InfiniteTalk", "audio_cfg", "Audio guidance (lip sync strength).",
+                  default=4.0, minimum=0, maximum=30),
+            Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
+            Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
+            Param("clip_vision_enabled", "boolean", None, None, "Condition on a CLIP vision encoding of the portrait.",
+                  default=True),
+            Param("wan_model", "string", "Wan model", "unet_name", "Wan2.1 I2V file in models/diffusion_models.",
+                  default=files["wan_model"]),
+            Param("infinitetalk_patch", "string", "InfiniteTalk patch", "name", "InfiniteTalk patch in models/model_patches.",
+                  default=files["infinitetalk_patch"]),
+            Param("vae", "string", "Wan VAE", "vae_name", "Wan2.1 VAE in models/vae.", default=files["vae"]),
+            Param("text_encoder", "string", "Text encoder", "clip_name", "umt5-xxl in models/text_encoders.",
+                  default=files["text_encoder"]),
+            Param("clip_vision", "string", "Clip vision model", "clip_name", "CLIP vision H in models/clip_vision.",
+                  default=files["clip_vision"]),
+            Param("audio_encoder", "string", "Audio encoder", "audio_encoder_name", "wav2vec2 in models/audio_encoders.",
+                  default=files["audio_encoder"]),
+            Param("upscale_model", "string", "Upscale model", "model_name", "Upscaler in models/upscale_models.",
+                  default=files["upscale_model"]),
+        ),
+        outputs=(OutputSpec("video", "video", "Save video"),),
+        save_prefix_node="Save video",
+        check=_infinitetalk_check,
+        rewire=_infinitetalk_rewire,
+        stages=(
+            Stage("script", ("Script writer",), "writing the script", weight=0.02),
+            Stage("speech", ("Voice sample", "Voice clone", "Speech recording"), "speaking the script", weight=0.08),
+            Stage("load", ("Wan model", "InfiniteTalk patch", "Wan VAE", "Text encoder", "Positive", "Negative",
+                           "Clip vision model", "Clip vision", "Audio encoder"), "loading the models", weight=0.05),
+            Stage("animate", ("InfiniteTalk",), "animating the portrait", weight=0.65),
+            Stage("upscale", ("Upscale model", "Upscale"), "upscaling the video", weight=0.15),
+            Stage("encode", ("Save video",), "saving and uploading the video", weight=0.03),
+            Stage("store", (), "storing the outputs", weight=0.02),
+        ),
+        models=_infinitetalk_models,
     )

@@ -202,6 +202,17 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
         return web.FileResponse(path, headers={"Content-Type": output.content_type,
                                                "Content-Disposition": f'inline; filename="{name}{path.suffix}"'})
 
+    @routes.post(PREFIX + "/jobs/{job_id}/outputs/{name}/upload")
+    @json_errors
+    async def upload_output(request: web.Request) -> web.Response:
+        job = _job_or_404(service, request.match_info["job_id"])
+        name = request.match_info["name"]
+        if not _OUTPUT_NAME.match(name) or job.output(name) is None:
+            raise ApiError(404, "output_not_found", f"job {job.id} has no output '{name}'",
+                           {"outputs": [o.name for o in job.outputs]})
+        job = await service.upload_output(job, name)
+        return web.json_response(render(job, request))
+
     # --- assets --------------------------------------------------------------------------
     @routes.post(PREFIX + "/assets")
     @json_errors

@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS job_prompts (
 );
 """
 
+_UPLOADS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS output_uploads (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (job_id, name)
+);
+"""
+
 # Columns added after the first release: (name, SQL type); added to older databases on open.
 _ADDED_COLUMNS = (("stage", "TEXT"), ("message", "TEXT"), ("progress_detail", "TEXT"))
 
@@ -94,6 +103,7 @@ class JobStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._db.executescript(_PROMPTS_SCHEMA)
+        self._db.executescript(_UPLOADS_SCHEMA)
         present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
         for name, sql_type in _ADDED_COLUMNS:
             if name not in present:
@@ -128,6 +138,7 @@ class JobStore:
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             self._db.execute("DELETE FROM job_prompts WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM output_uploads WHERE job_id = ?", (job_id,))
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -221,6 +232,23 @@ class JobStore:
     def delete_prompt(self, job_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM job_prompts WHERE job_id = ?", (job_id,))
+
+    # --- pending uploads of outputs (server-side only: local paths, the retry record) ------
+    def put_pending_upload(self, job_id: str, name: str, record: dict) -> None:
+        """Keep the ``PendingUpload`` record (as a dict) of a job's output until it is stored."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO output_uploads (job_id, name, record) VALUES (?, ?, ?)",
+                             (job_id, name, json.dumps(record)))
+
+    def pending_upload(self, job_id: str, name: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM output_uploads WHERE job_id = ? AND name = ?",
+                                   (job_id, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete_pending_upload(self, job_id: str, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM output_uploads WHERE job_id = ? AND name = ?", (job_id, name))
 
     def finished_before(self, statuses: tuple[str, ...], before: float, limit: int = 500) -> list[Job]:
         """Jobs in ``statuses`` that finished (or, lacking ``completed_at``, were created) before ``before``, oldest first."""

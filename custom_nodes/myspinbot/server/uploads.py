@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import InvalidInputError
 from .api_errors import ApiError
@@ -68,7 +69,8 @@ async def read_multipart(request: web.Request, staging: Path, max_file_bytes: in
             form.sizes[name] = size
     except ApiError:
         raise
-    except (ValueError, AssertionError) as exc:  # aiohttp's parser on a malformed body
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # aiohttp's parser on a malformed body
+        # (HttpProcessingError: e.g. InvalidHeader for a part header with control characters)
         raise ApiError(400, "malformed_body", f"could not read the multipart body: {exc}") from None
     return form
 
