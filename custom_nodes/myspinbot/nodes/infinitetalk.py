@@ -107,6 +107,21 @@ def _wrap_audio_patch(model, no_audio: tuple[int, ...]) -> None:
     patches["attn2_patch"] = wrapped
 
 
+#: Tokens of a zero text conditioning: core's umt5 tokenizer for Wan pads every prompt to 512.
+ZERO_TEXT_TOKENS = 512
+
+
+def zero_text_conditioning(model, tokens: int = ZERO_TEXT_TOKENS) -> list:
+    """CONDITIONING of zeros ``[1, tokens, text_dim]``, ``text_dim`` read from the Wan model (its
+    ``text_embedding`` takes umt5-xxl features, 4096 wide): the conditioning to use without a text
+    encoder (what core's ConditioningZeroOut makes of an encoded prompt, minus the encoder)."""
+    dm = model.model.diffusion_model
+    text_dim = getattr(dm, "text_dim", None)
+    if text_dim is None:
+        text_dim = dm.text_embedding[0].in_features
+    return [[torch.zeros(1, tokens, int(text_dim)), {}]]
+
+
 def _mono(audio: dict) -> tuple[torch.Tensor, np.ndarray, int]:
     """AUDIO -> (mono float32 ``[T]`` tensor, float32 ``[C, T]`` array for muxing (C <= 2), rate)."""
     waveform = audio["waveform"]
@@ -168,8 +183,11 @@ class InfiniteTalk(io.ComfyNode):
                 io.Model.Input("model", tooltip="Wan2.1 I2V diffusion model (Load Diffusion Model)."),
                 io.ModelPatch.Input("model_patch", tooltip="InfiniteTalk patch (Load Model Patch)."),
                 io.Vae.Input("vae", tooltip="Wan2.1 VAE."),
-                io.Conditioning.Input("positive", tooltip="Text conditioning (umt5) describing the talking person."),
-                io.Conditioning.Input("negative", tooltip="Negative text conditioning."),
+                io.Conditioning.Input("positive", optional=True,
+                                      tooltip="Text conditioning (umt5) describing the talking person. Left "
+                                      "unconnected: zero conditioning of the model's text width (no text encoder)."),
+                io.Conditioning.Input("negative", optional=True,
+                                      tooltip="Negative text conditioning. Left unconnected: zero conditioning."),
                 io.Image.Input("portrait", tooltip="Start image; the first image of a batch is used."),
                 io.Audio.Input("audio", tooltip="The speech; the video lasts as long as it."),
                 io.AudioEncoder.Input("audio_encoder", tooltip="wav2vec2 audio encoder (Load Audio Encoder)."),
@@ -208,9 +226,18 @@ class InfiniteTalk(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, model_patch, vae, positive, negative, portrait, audio, audio_encoder, steps, cfg, audio_cfg,
-                sampler_name, scheduler, seed, width, height, fps, window_length, motion_frames, audio_scale,
+    def execute(cls, model, model_patch, vae, positive=None, negative=None, portrait=None, audio=None, audio_encoder=None,
+                steps=20, cfg=5.0, audio_cfg=4.0, sampler_name="euler", scheduler="simple", seed=0, width=832, height=480,
+                fps=25, window_length=81, motion_frames=9, audio_scale=1.0,
                 clip_vision_output=None, color_match="lab", unload_models=False) -> io.NodeOutput:
+        # positive / negative are optional (ComfyUI leaves unconnected ones out), so every input
+        # after them has a default here; portrait, audio and audio_encoder are still required.
+        if audio is None or audio_encoder is None:
+            raise InvalidInputError("audio and audio_encoder are required")
+        if positive is None:
+            positive = zero_text_conditioning(model)
+        if negative is None:
+            negative = zero_text_conditioning(model)
         check_window(int(window_length), int(motion_frames))
         if width % 16 or height % 16:
             raise InvalidInputError(f"width and height must be multiples of 16, got {width}x{height}")

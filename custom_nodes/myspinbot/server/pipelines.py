@@ -360,6 +360,10 @@ def _infinitetalk_rewire(prompt: dict[str, Any], values: dict[str, Any], pipelin
         prompt[talk]["inputs"]["audio"] = [node_by_title(prompt, "Speech recording"), 0]
     if not values.get("clip_vision_enabled", True):
         prompt[talk]["inputs"].pop("clip_vision_output", None)
+    if values.get("text_conditioning", "encoder") == "none":
+        # No text encoder: the node makes zero conditioning itself (pruning drops the encoder nodes).
+        prompt[talk]["inputs"].pop("positive", None)
+        prompt[talk]["inputs"].pop("negative", None)
     save = node_by_title(prompt, "Save video")
     video = [node_by_title(prompt, "Upscale"), 0] if values.get("upscale", True) else [talk, 0]
     prompt[save]["inputs"]["video"] = video
@@ -380,6 +384,8 @@ def _infinitetalk_models(values: dict[str, Any]) -> list[str]:
     needed = []
     for name, (param, default_file) in INFINITETALK_MODELS.items():
         if param == "clip_vision" and not values.get("clip_vision_enabled", True):
+            continue
+        if param == "text_encoder" and values.get("text_conditioning", "encoder") == "none":
             continue
         if values.get(param, default_file) == default_file:
             needed.append(name)
@@ -424,6 +430,10 @@ def _infinitetalk_pipeline() -> Pipeline:
                   default=4.0, minimum=0, maximum=30),
             Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
             Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
+            Param("text_conditioning", "string", None, None, "Text conditioning: encoder (umt5 via the text "
+                  "encoder and the prompts) or none (zero conditioning, no text encoder needed).",
+                  default="encoder", choices=("encoder", "none")),
+            Param("bucket", "string", "Store", "bucket", "Bucket for storage=true (empty: MYSPINBOT_S3_BUCKET)."),
             Param("clip_vision_enabled", "boolean", None, None, "Condition on a CLIP vision encoding of the portrait.",
                   default=True),
             Param("wan_model", "string", "Wan model", "unet_name", "Wan2.1 I2V file in models/diffusion_models.",
