@@ -46,9 +46,11 @@ def _error_response(description: str, headers: dict[str, Any] | None = None) -> 
 def _param_schema(param: Param, *, multipart: bool = False) -> dict[str, Any]:
     if param.kind in FILE_KINDS:
         if multipart:
-            return {"description": f"{param.description} A file part, or the id of an uploaded asset as a text part.",
-                    "anyOf": [{"type": "string", "contentMediaType": "application/octet-stream"},
-                              {"type": "string", "pattern": "^[0-9a-f]{64}$"}]}
+            # Said as a file part (contentMediaType), so clients and tools send it with a filename;
+            # a text part (no filename) holding an asset id is taken too.
+            return {"type": "string", "contentMediaType": "application/octet-stream",
+                    "description": f"{param.description} A file part, or a text part with the id of an asset "
+                                   f"uploaded with POST {PREFIX}/assets (64 lowercase hex digits)."}
         return {"description": f"{param.description} An asset uploaded with POST {PREFIX}/assets.",
                 **_ref("AssetRef")}
     if param.kind in ("text", "string"):
@@ -228,19 +230,26 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
         })
     schemas["JobSubmission"] = {"description": "A job as JSON: file parameters are uploaded assets ({\"asset_id\"}).",
                                 "oneOf": variants}
+    # One flat object (form tools read the parts from 'properties'): every pipeline's parameters;
+    # a part the chosen pipeline does not take is refused like any other unknown part.
+    form_parts: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        for param in pipelines[name].params:
+            part_schema = _param_schema(param, multipart=True)
+            if part_schema not in form_parts.setdefault(param.name, []):
+                form_parts[param.name].append(part_schema)
     schemas["JobSubmissionForm"] = {
-        "description": "A job as multipart/form-data: 'pipeline' plus the pipeline's parameters as parts "
+        "type": "object",
+        "description": "A job as multipart/form-data: 'pipeline' plus that pipeline's parameters as parts "
                        "(any other part is refused: 422 unknown_parameter).",
-        "oneOf": [{
-            "type": "object",
-            "required": ["pipeline"],
-            "properties": {"pipeline": {"const": name},
-                           **{p.name: _param_schema(p, multipart=True) for p in pipelines[name].params},
-                           "webhook": {"type": "string", "contentMediaType": "application/json",
-                                       "contentSchema": _ref("WebhookRequest"),
-                                       "description": "A WebhookRequest as JSON text."}},
-            "additionalProperties": False,
-        } for name in names],
+        "required": ["pipeline"],
+        "properties": {"pipeline": {"type": "string", "enum": names},
+                       **{part: alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
+                          for part, alternatives in form_parts.items()},
+                       "webhook": {"type": "string", "contentMediaType": "application/json",
+                                   "contentSchema": _ref("WebhookRequest"),
+                                   "description": "A WebhookRequest as JSON text."}},
+        "additionalProperties": False,
     }
     return schemas
 
