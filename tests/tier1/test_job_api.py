@@ -6,32 +6,11 @@ import io
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from fake_host import FakeHost
+from fake_host import client, clock, host, service  # noqa: F401  (fixtures)
 from myspinbot.server.jobs import JobService
 from myspinbot.server.pipelines import builtin_pipelines, node_by_title
-from myspinbot.server.routes import add_routes
 from myspinbot.server.store import JobStore
-
-
-@pytest.fixture
-def host(tmp_path):
-    return FakeHost(tmp_path)
-
-
-@pytest.fixture
-def service(host):
-    return JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines())
-
-
-@pytest.fixture
-async def client(aiohttp_client, service):
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
-    app.add_routes(routes)
-    return await aiohttp_client(app)
 
 
 def form(fixtures_dir, pipeline="lite", portrait="portrait_astronaut.png", audio="speech_front_left.wav", **fields):
