@@ -40,3 +40,30 @@ class PeakSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, rss_bytes())
+
+
+def run_child(argv: list[str], label: str) -> dict | None:
+    """Run one measurement in a fresh process; returns the JSON object its last stdout line holds,
+    or None (after printing why) when it crashed."""
+    import json
+    import subprocess
+
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        import sys
+
+        print(proc.stdout + proc.stderr, file=sys.stderr)
+        print(f"FAIL: the {label} run crashed (exit {proc.returncode})")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def growth_verdict(short: dict, long: dict, short_label: str, long_label: str, limit: float) -> int:
+    """Compare the peak growth of two runs (the larger of the sampled and the kernel peak of each),
+    print the ratio against ``limit`` and return the exit code (0 PASS, 1 FAIL)."""
+    a, b = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in (short, long))
+    ratio = b / max(a, 1e-6)
+    verdict = "PASS" if ratio < limit else "FAIL"
+    print(f"peak growth {short_label}: {a:.1f} MiB, {long_label}: {b:.1f} MiB, "
+          f"ratio {long_label}/{short_label} = {ratio:.3f} (limit {limit}) -> {verdict}")
+    return 0 if verdict == "PASS" else 1

@@ -26,13 +26,12 @@ import argparse
 import gc
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _memory import PeakSampler, rss_bytes
+from _memory import PeakSampler, growth_verdict, rss_bytes, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
@@ -128,14 +127,9 @@ def main() -> int:
         return 0
     results = []
     for seconds in DURATIONS_S:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", str(seconds)], capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            print(proc.stdout + proc.stderr, file=sys.stderr)
-            print(f"FAIL: the {seconds:g} s run crashed (exit {proc.returncode})")
+        res = run_child([sys.executable, __file__, "--child", str(seconds)], f"{seconds:g} s")
+        if res is None:
             return 1
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(res)
         print(
             f"{seconds:6.0f} s speech: {res['frames']:5d} frames in {res['elapsed_s']:6.1f} s | "
@@ -144,15 +138,7 @@ def main() -> int:
             f"mp4 {res['mp4_mb']:.1f} MiB"
         )
     print(f"inputs: {results[0]['image']}; {results[0]['audio']}")
-    # The larger of the two readings per run (sampled peak, kernel peak) is compared.
-    short, long = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in results)
-    ratio = long / max(short, 1e-6)
-    verdict = "PASS" if ratio < MAX_RATIO else "FAIL"
-    print(
-        f"peak growth 10 s: {short:.1f} MiB, 120 s: {long:.1f} MiB, "
-        f"ratio 120s/10s = {ratio:.3f} (limit {MAX_RATIO}) -> {verdict}"
-    )
-    return 0 if verdict == "PASS" else 1
+    return growth_verdict(results[0], results[1], "10s", "120s", MAX_RATIO)
 
 
 if __name__ == "__main__":

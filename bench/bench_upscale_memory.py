@@ -33,13 +33,12 @@ import gc
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _memory import PeakSampler, rss_bytes
+from _memory import PeakSampler, growth_verdict, rss_bytes, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
@@ -183,15 +182,10 @@ def main() -> int:
         warmup = make_clip(Path(tmp) / "warmup.mp4", WARMUP_S)
         for seconds in DURATIONS_S:
             clip = make_clip(Path(tmp) / f"clip_{seconds:g}s.mp4", seconds)
-            proc = subprocess.run(
-                [sys.executable, __file__, "--arch", args.arch, "--child", str(clip), str(warmup)],
-                capture_output=True, text=True, check=False,
-            )
-            if proc.returncode != 0:
-                print(proc.stdout + proc.stderr, file=sys.stderr)
-                print(f"FAIL: the {seconds:g} s run crashed (exit {proc.returncode})")
+            res = run_child([sys.executable, __file__, "--arch", args.arch, "--child", str(clip), str(warmup)],
+                            f"{seconds:g} s")
+            if res is None:
                 return 1
-            res = json.loads(proc.stdout.strip().splitlines()[-1])
             results.append(res)
             print(
                 f"{seconds:5.0f} s video: {res['frames']:5d} frames -> {res['out_size']} (audio {res['audio']}) "
@@ -200,14 +194,7 @@ def main() -> int:
                 f"mp4 {res['mp4_mb']:.2f} MiB"
             )
     print(f"model: tiny random {args.arch} x2; input {SIZE}x{SIZE} @ {FPS:g} fps; path: {results[0]['path']}")
-    short, long = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in results)
-    ratio = long / max(short, 1e-6)
-    verdict = "PASS" if ratio < MAX_RATIO else "FAIL"
-    print(
-        f"peak growth 10 s: {short:.1f} MiB, 60 s: {long:.1f} MiB, "
-        f"ratio 60s/10s = {ratio:.3f} (limit {MAX_RATIO}) -> {verdict}"
-    )
-    return 0 if verdict == "PASS" else 1
+    return growth_verdict(results[0], results[1], "10s", "60s", MAX_RATIO)
 
 
 if __name__ == "__main__":
