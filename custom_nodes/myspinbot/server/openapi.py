@@ -228,6 +228,19 @@ def _schemas(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                                        "description": "Merged into 'inputs' (a name may not be in both)."}},
             "additionalProperties": False,
         })
+    schemas["PipelineList"] = {
+        "type": "object", "required": ["pipelines"],
+        "properties": {"pipelines": {"type": "array", "items": {
+            "type": "object", "required": ["name", "description", "parameters", "stages", "models"],
+            "properties": {
+                "name": {"type": "string", "enum": names},
+                "description": {"type": "string"},
+                "parameters": {"type": "object", "description": "JSON Schema of the pipeline's inputs."},
+                "stages": {"type": "array", "items": {"type": "string"}},
+                "models": {"type": "array", "items": {"type": "string"},
+                           "description": "Model manifest names a job with default parameters needs."},
+            }}}},
+    }
     schemas["JobSubmission"] = {"description": "A job as JSON: file parameters are uploaded assets ({\"asset_id\"}).",
                                 "oneOf": variants}
     # One flat object (form tools read the parts from 'properties'): every pipeline's parameters;
@@ -276,6 +289,11 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
         f"{PREFIX}/health": {"get": {
             "operationId": "getHealth", "summary": "Liveness and the pipelines on offer.",
             "responses": {"200": {"description": "OK", "content": _json(_ref("Health"))}},
+        }},
+        f"{PREFIX}/pipelines": {"get": {
+            "operationId": "listPipelines",
+            "summary": "Each pipeline: its parameters as JSON Schema (with defaults), its stages and the models it needs.",
+            "responses": {"200": {"description": "OK", "content": _json(_ref("PipelineList"))}},
         }},
         f"{PREFIX}/openapi.json": {"get": {
             "operationId": "getOpenapi", "summary": "This document.",
@@ -547,3 +565,14 @@ def _webhook_callbacks() -> dict[str, Any]:
         "requestBody": {"required": True, "content": _json(_ref("WebhookEvent"))},
         "responses": {"2XX": {"description": "Delivered."}},
     }} for event in EVENTS}
+
+
+def pipelines_document(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
+    """The body of ``GET /myspinbot/pipelines``."""
+    items = []
+    for name in sorted(pipelines):
+        pipeline = pipelines[name]
+        defaults = {p.name: p.default for p in pipeline.params if p.default is not None}
+        items.append({"name": name, "description": pipeline.description, "parameters": _inputs_schema(pipeline),
+                      "stages": [stage.name for stage in pipeline.stages], "models": pipeline.models(defaults)})
+    return {"pipelines": items}

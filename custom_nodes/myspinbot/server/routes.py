@@ -77,6 +77,13 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "pipelines": sorted(service.pipelines)})
 
+    @routes.get(PREFIX + "/pipelines")
+    @json_errors
+    async def list_pipelines(request: web.Request) -> web.Response:
+        from .openapi import pipelines_document
+
+        return web.json_response(pipelines_document(service.pipelines))
+
     @routes.get(PREFIX + "/openapi.json")
     @json_errors
     async def openapi(request: web.Request) -> web.Response:
