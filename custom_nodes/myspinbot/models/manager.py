@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..errors import DownloadInProgressError, ModelConflictError, MySpinBotError, UnknownModelError
+from ..errors import DownloadInProgressError, ModelConflictError, MySpinBotError
 from .fetch import fetch_model, model_dir, offline_error, offline_mode
 from .locate import ModelLocator, sha256_file
 from .manifest import ModelEntry
@@ -82,11 +82,8 @@ class ModelManager:
 
     # --- lookups -------------------------------------------------------------------------
     def entry(self, name: str) -> ModelEntry:
-        entry = self.manifest.get(name)
-        if entry is None:
-            raise UnknownModelError(f"no model named '{name}' in the manifest (known: {', '.join(self.manifest)})",
-                                    details={"model": name, "models": list(self.manifest)})
-        return entry
+        """The manifest entry (``UnknownModelError`` for an unknown name)."""
+        return self.locator.entry(name)
 
     def target_dir(self, entry: ModelEntry) -> Path:
         """The models folder a download of ``entry`` goes to."""

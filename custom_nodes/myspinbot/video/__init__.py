@@ -3,7 +3,7 @@
 Imports no ComfyUI module.
 """
 
-from .audio_io import load_audio
+from ..speech.audio_io import load_audio  # one decoder for audio of any media file
 from .probe import probe_media
 from .reader import iter_video_frames
 from .sizing import check_even_size, even_size
