@@ -85,10 +85,12 @@ def test_face_is_pasted_onto_an_upscaled_frame_at_the_right_place(portrait):
     assert (out[int(cy), int(cx)] == [255, 0, 0]).all() or out[int(cy), int(cx), 0] > 240
 
 
-def test_strength_zero_is_the_original_face(portrait):
-    a = FaceRestorer(_red, strength=0.0)(portrait)
-    b = FaceRestorer(_identity)(portrait)
-    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+def test_strength_blends_over_the_output_frame(portrait):
+    assert np.array_equal(FaceRestorer(_red, strength=0.0)(portrait), portrait)
+    half = FaceRestorer(_red, strength=0.5)(portrait).astype(int)
+    full = FaceRestorer(_red)(portrait).astype(int)
+    changed = np.abs(full - portrait).sum(-1) > 30
+    assert 0.3 < np.abs(half - portrait)[changed].mean() / np.abs(full - portrait)[changed].mean() < 0.7
 
 
 def test_no_face_returns_the_output_unchanged():

@@ -347,3 +347,74 @@ def test_in_memory_video_components(models, comfy_dirs):
     assert info["audio"]["sample_rate"] == RATE and info["audio"]["duration_s"] == pytest.approx(0.5, abs=0.05)
     assert tuple(first.shape) == (1, 48, 64, 3)
     assert not any(p.name.startswith("upscale_src") for p in (comfy_dirs[1] / "myspinbot").iterdir())
+
+
+# -- face restoration pass ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def face_model(comfy_dirs):
+    """A random GFPGAN v1.4 (spandrel's architecture class), loaded by core's UpscaleModelLoader."""
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    folder, _ = comfy_dirs
+    torch.manual_seed(3)
+    net = GFPGAN(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
+                 num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True)
+    torch.save({"params_ema": {k: v.contiguous() for k, v in net.state_dict().items()}}, folder / "GFPGANv1.4.pth")
+    return UpscaleModelLoader.execute("GFPGANv1.4.pth").result[0]
+
+
+@pytest.fixture(scope="module")
+def portrait_clip(tmp_path_factory, fixtures_dir) -> Path:
+    from PIL import Image
+
+    still = np.array(Image.open(fixtures_dir / "portrait_astronaut.png").convert("RGB").resize((192, 192)))
+    path = tmp_path_factory.mktemp("portrait_clip") / "talk.mp4"
+    with Mp4Writer(path, 192, 192, FPS, _tone(3 / FPS + 0.1), RATE, crf=12) as writer:
+        for i in range(3):
+            writer.write(np.roll(still, i, axis=1))
+    return path
+
+
+def _face_region_change(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean abs difference of two frames inside the central face area and in the bottom corners."""
+    h, w = a.shape[:2]
+    diff = np.abs(a.astype(int) - b.astype(int))
+    face = diff[int(0.05 * h):int(0.4 * h), int(0.3 * w):int(0.6 * w)].mean()
+    corners = np.concatenate([diff[-h // 6:, : w // 6], diff[-h // 6:, -w // 6:]]).mean()
+    return face, corners
+
+
+def test_face_restoration_pass_on_a_video(models, face_model, portrait_clip):
+    source = InputImpl.VideoFromFile(str(portrait_clip))
+    plain, _ = _run(models["tiny_esrgan_x2.pth"], video=source)
+    restored, first = _run(models["tiny_esrgan_x2.pth"], video=InputImpl.VideoFromFile(str(portrait_clip)),
+                           face_restore_model=face_model, face_restore_strength=1.0)
+    plain_frames = list(iter_video_frames(_video_path(plain)))
+    restored_frames = list(iter_video_frames(_video_path(restored)))
+    assert len(restored_frames) == len(plain_frames) == 3
+    assert restored_frames[0].shape == (384, 384, 3) and tuple(first.shape) == (1, 384, 384, 3)
+    for a, b in zip(plain_frames, restored_frames):
+        face, corners = _face_region_change(a, b)
+        assert face > 10 * max(corners, 0.5), (face, corners)  # the face is replaced, the rest untouched
+    assert _audio_packets(_video_path(restored)) == _audio_packets(portrait_clip)
+
+
+def test_face_restoration_strength_zero_keeps_the_upscaled_face(models, face_model, fixtures_dir):
+    from PIL import Image
+
+    still = np.array(Image.open(fixtures_dir / "portrait_astronaut.png").convert("RGB").resize((192, 192)))
+    images = torch.from_numpy(still)[None].float() / 255.0
+    _, plain = _run(models["tiny_esrgan_x2.pth"], images=images)
+    _, zero = _run(models["tiny_esrgan_x2.pth"], images=images, face_restore_model=face_model, face_restore_strength=0.0)
+    _, full = _run(models["tiny_esrgan_x2.pth"], images=images, face_restore_model=face_model)
+    assert tuple(full.shape) == tuple(plain.shape) == (1, 384, 384, 3)
+    assert (zero - plain).abs().max() < 1 / 255 + 1e-6  # unchanged up to the uint8 paste
+    face, corners = _face_region_change((plain[0] * 255).byte().numpy(), (full[0] * 255).byte().numpy())
+    assert face > 10 * max(corners, 0.5)
+
+
+def test_an_upscale_model_is_refused_as_face_model(models, clip):
+    with pytest.raises(InvalidInputError, match="face restoration model"):
+        _run(models["tiny_esrgan_x2.pth"], video=InputImpl.VideoFromFile(str(clip)),
+             face_restore_model=models["tiny_esrgan_x4.pth"])

@@ -7,6 +7,10 @@ the tile is halved (down to 128) and the frame retried; the smaller tile is kept
 frames that follow. The video path decodes, upscales and encodes one frame at a time
 (``video.upscale.map_video_frames``), so memory stays flat in clip length; the audio is
 carried over untouched (packets remuxed).
+
+An optional face restoration pass (``restore.FaceRestorer``) cuts the main face from each
+source frame, restores it with a spandrel face model (GFPGAN v1.4, RestoreFormer++) loaded
+by core's ``Load Upscale Model``, and pastes it onto the upscaled frame.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import folder_paths
 from comfy_api.latest import InputImpl, io
 
 from ..errors import InvalidInputError
+from ..restore import FaceRestorer, check_face_model, face_restore_fn
 from ..video.upscale import encode_frames, map_video_frames
 from ._progress import progress_callback
 
@@ -106,6 +111,28 @@ class TiledUpscaler:
         return out.clamp(0.0, 1.0)
 
 
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """float ``[H, W, 3]`` 0..1 tensor -> uint8 numpy array (on the CPU)."""
+    return image.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def _to_float(image: np.ndarray) -> torch.Tensor:
+    """uint8 ``[H, W, 3]`` numpy array -> float ``[H, W, 3]`` 0..1 tensor on ComfyUI's intermediate device."""
+    return torch.from_numpy(image).float().div_(255.0).to(model_management.intermediate_device())
+
+
+def _face_restorer(face_model, strength: float, *, temporal: bool) -> FaceRestorer | None:
+    """A FaceRestorer around ``face_model`` loaded through model management, or None."""
+    if face_model is None:
+        return None
+    patcher = getattr(face_model, "patcher", None)
+    device = face_model.device
+    if patcher is not None:
+        model_management.load_models_gpu([patcher], memory_required=512 * 512 * 3 * 4 * 384.0, force_full_load=True)
+        device = patcher.load_device
+    return FaceRestorer(face_restore_fn(face_model, device), strength=strength, temporal=temporal)
+
+
 def _video_source(video) -> tuple[object, str | None]:
     """A path or file object to stream ``video`` from, and a temporary file to delete after.
 
@@ -149,6 +176,12 @@ class UpscaleVideo(io.ComfyNode):
                              tooltip="Tile side in input pixels; halved automatically (down to 128) on out-of-memory."),
                 io.Int.Input("overlap", default=32, min=0, max=512, step=8,
                              tooltip="Overlap between tiles in input pixels (at most half the tile)."),
+                io.UpscaleModel.Input("face_restore_model", optional=True,
+                                      tooltip="Optional face restoration model (GFPGAN v1.4, RestoreFormer++) "
+                                      "from core's 'Load Upscale Model'. The main face of each frame is aligned, "
+                                      "restored at 512 px and pasted onto the upscaled frame."),
+                io.Float.Input("face_restore_strength", default=1.0, min=0.0, max=1.0, step=0.05, optional=True,
+                               tooltip="Blend of the restored face over the original face (1 = restored only)."),
                 io.Float.Input("fps", default=25.0, min=1.0, max=240.0, step=1.0, optional=True, advanced=True,
                                tooltip="Frame rate of the VIDEO output when only images are given (a video keeps its own)."),
             ],
@@ -163,18 +196,22 @@ class UpscaleVideo(io.ComfyNode):
 
     @classmethod
     def execute(cls, upscale_model, video=None, images=None, output_scale=0.0, tile=512, overlap=32,
-                fps=25.0) -> io.NodeOutput:
+                face_restore_model=None, face_restore_strength=1.0, fps=25.0) -> io.NodeOutput:
         with torch.inference_mode():  # as ComfyUI runs nodes; also when execute is called directly
-            return cls._run(upscale_model, video, images, output_scale, tile, overlap, fps)
+            return cls._run(upscale_model, video, images, output_scale, tile, overlap, fps,
+                            face_restore_model, face_restore_strength)
 
     @classmethod
-    def _run(cls, upscale_model, video, images, output_scale, tile, overlap, fps) -> io.NodeOutput:
+    def _run(cls, upscale_model, video, images, output_scale, tile, overlap, fps,
+             face_model=None, face_strength=1.0) -> io.NodeOutput:
         if video is None and images is None:
             raise InvalidInputError("connect a video or images to upscale (neither was given)")
         if not callable(upscale_model) or not hasattr(upscale_model, "scale"):
             raise InvalidInputError("upscale_model must be a single-image upscale model from 'Load Upscale Model'")
         if images is not None and (images.ndim != 4 or images.shape[0] == 0):
             raise InvalidInputError(f"images must be a non-empty IMAGE batch [B,H,W,C], got {list(images.shape)}")
+        if face_model is not None:
+            check_face_model(face_model)
         upscaler = TiledUpscaler(upscale_model, tile, overlap, output_scale)
         n_images = int(images.shape[0]) if images is not None else 0
         progress = progress_callback(n_images + (1 if video is not None else 0))
@@ -182,10 +219,12 @@ class UpscaleVideo(io.ComfyNode):
 
         out_images = None
         if images is not None:
-            out_images = cls._upscale_images(upscaler, images, progress, state)
+            faces = _face_restorer(face_model, face_strength, temporal=False)
+            out_images = cls._upscale_images(upscaler, images, progress, state, faces)
 
         if video is not None:
-            video_out, first = cls._upscale_video(upscaler, video, progress, state, n_images)
+            faces = _face_restorer(face_model, face_strength, temporal=True)
+            video_out, first = cls._upscale_video(upscaler, video, progress, state, n_images, faces)
             if out_images is None:
                 out_images = first
         else:
@@ -196,7 +235,8 @@ class UpscaleVideo(io.ComfyNode):
         return io.NodeOutput(video_out, out_images)
 
     @staticmethod
-    def _upscale_images(upscaler: TiledUpscaler, images: torch.Tensor, progress, state) -> torch.Tensor:
+    def _upscale_images(upscaler: TiledUpscaler, images: torch.Tensor, progress, state,
+                        faces: FaceRestorer | None) -> torch.Tensor:
         n = int(images.shape[0])
         height, width = upscaler.out_size(images.shape[1], images.shape[2])
         out = torch.empty((n, height, width, 3), dtype=model_management.intermediate_dtype(),
@@ -204,12 +244,16 @@ class UpscaleVideo(io.ComfyNode):
         progress(0, n + state["video_total"])
         for i in range(n):
             x = images[i:i + 1, ..., :3].movedim(-1, 1).float()
-            out[i] = upscaler(x, i)[0].movedim(0, -1).to(out.dtype)
+            y = upscaler(x, i)[0].movedim(0, -1)
+            if faces is not None:
+                y = _to_float(faces(_to_uint8(images[i, ..., :3]), _to_uint8(y)))
+            out[i] = y.to(out.dtype)
             progress(i + 1, n + state["video_total"])
         return out
 
     @staticmethod
-    def _upscale_video(upscaler: TiledUpscaler, video, progress, state, offset: int):
+    def _upscale_video(upscaler: TiledUpscaler, video, progress, state, offset: int,
+                       faces: FaceRestorer | None):
         first: dict[str, torch.Tensor] = {}
         counter = [0]
 
@@ -217,9 +261,14 @@ class UpscaleVideo(io.ComfyNode):
             x = torch.from_numpy(frame).movedim(-1, 0).unsqueeze(0).float().div_(255.0)
             y = upscaler(x, counter[0])[0].movedim(0, -1)
             counter[0] += 1
+            out = _to_uint8(y)
+            if faces is not None:
+                model_management.throw_exception_if_processing_interrupted()
+                out = faces(frame, out)
+                y = _to_float(out)
             if not first:
                 first["image"] = y.unsqueeze(0).to(model_management.intermediate_dtype()).cpu()
-            return y.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+            return out
 
         def on_frames(done: int, total: int) -> None:
             state["video_total"] = total
@@ -242,7 +291,7 @@ class UpscaleVideo(io.ComfyNode):
     def _encode_images(images: torch.Tensor, fps: float):
         def frames():
             for i in range(images.shape[0]):
-                yield images[i].mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+                yield _to_uint8(images[i])
 
         result = encode_frames(frames(), _temp_mp4("upscale"), fps)
         return InputImpl.VideoFromFile(str(result.path))

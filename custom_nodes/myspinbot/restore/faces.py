@@ -146,8 +146,8 @@ class FaceRestorer:
 
     Args:
         restore: the model call, see :data:`RestoreFn`.
-        strength: 0..1 blend of the restored face over the aligned original face (1 = only
-            the model's output, 0 = no change).
+        strength: 0..1 blend of the restored face over the output frame's face (1 = only
+            the model's output, 0 = the output frame unchanged).
         temporal: track and smooth the face over consecutive calls (video); ``False``
             detects every image independently (an image batch).
     """
@@ -195,11 +195,9 @@ class FaceRestorer:
         if restored.shape != crop_f.shape:
             raise InvalidInputError(
                 f"face restore model returned {restored.shape}, expected {crop_f.shape}")
-        if self.strength < 1.0:
-            restored = self.strength * restored + (1.0 - self.strength) * crop_f
         sy = output.shape[0] / source.shape[0]
         sx = output.shape[1] / source.shape[1]
-        result = _paste(output, np.clip(restored, 0.0, 1.0), self._mask, to_crop @ np.diag([1.0 / sx, 1.0 / sy, 1.0]))
+        result = _paste(output, np.clip(restored, 0.0, 1.0), self._mask * self.strength, to_crop @ np.diag([1.0 / sx, 1.0 / sy, 1.0]))
         self.stats.restored += 1
         return result
 

@@ -323,14 +323,19 @@ INFINITETALK_MODELS = {
     "clip_vision_h": ("clip_vision", "clip_vision_h.safetensors"),
     "wav2vec2_chinese_base": ("audio_encoder", "wav2vec2-chinese-base_fp16.safetensors"),
 }
-#: Not in the manifest (no Hugging Face host verified yet): put RealESRGAN_x2plus.pth (BSD-3-Clause,
-#: github.com/xinntao/Real-ESRGAN releases) into models/upscale_models yourself.
-UPSCALE_MODEL_FILE = "RealESRGAN_x2plus.pth"
+#: Manifest name -> (parameter, default file) of the upscaler and the optional face restorer.
+INFINITETALK_UPSCALE_MODELS = {
+    "RealESRGAN_x4plus": ("upscale_model", "RealESRGAN_x4plus.safetensors"),
+    "GFPGANv1.4": ("face_restore_model", "GFPGANv1.4.pth"),
+}
 
 
 def _infinitetalk_check(values: dict[str, Any]) -> None:
     if "portrait" not in values:
         raise ApiError(422, "missing_portrait", "a portrait image is required (file field 'portrait')", {"field": "portrait"})
+    if values.get("face_restore", False) and not values.get("upscale", True):
+        raise ApiError(422, "conflicting_inputs", "face_restore runs in the upscale step: it needs upscale=true",
+                       {"fields": ["face_restore", "upscale"]})
     given = [n for n in ("prompt", "script") if str(values.get(n, "")).strip()]
     if "speech_recording" in values:
         if given:
@@ -364,6 +369,8 @@ def _infinitetalk_rewire(prompt: dict[str, Any], values: dict[str, Any], pipelin
         # No text encoder: the node makes zero conditioning itself (pruning drops the encoder nodes).
         prompt[talk]["inputs"].pop("positive", None)
         prompt[talk]["inputs"].pop("negative", None)
+    if not values.get("face_restore", False):
+        prompt[node_by_title(prompt, "Upscale")]["inputs"].pop("face_restore_model", None)  # pruning drops the loader
     save = node_by_title(prompt, "Save video")
     video = [node_by_title(prompt, "Upscale"), 0] if values.get("upscale", True) else [talk, 0]
     prompt[save]["inputs"]["video"] = video
@@ -389,19 +396,23 @@ def _infinitetalk_models(values: dict[str, Any]) -> list[str]:
             continue
         if values.get(param, default_file) == default_file:
             needed.append(name)
+    for name, (param, default_file) in INFINITETALK_UPSCALE_MODELS.items():
+        wanted = values.get("upscale", True) and (param == "upscale_model" or values.get("face_restore", False))
+        if wanted and values.get(param, default_file) == default_file:
+            needed.append(name)
     if "speech_recording" not in values:
         needed.extend(F5_MODELS)
     return needed
 
 
 def _infinitetalk_pipeline() -> Pipeline:
-    files = {param: default for param, default in INFINITETALK_MODELS.values()}
-    files["upscale_model"] = UPSCALE_MODEL_FILE
+    files = {param: default for param, default in (*INFINITETALK_MODELS.values(), *INFINITETALK_UPSCALE_MODELS.values())}
     return Pipeline(
         name="infinitetalk",
         description="Lip-synced talking head with InfiniteTalk on Wan2.1 I2V (Apache-2.0 weights): a prompt "
         "(drafted by a local LLM via Ollama) or a finished script spoken in a cloned voice (F5-TTS, "
-        "CC-BY-NC-4.0 weights), or a speech recording as is; upscaled with RealESRGAN and stored in "
+        "CC-BY-NC-4.0 weights), or a speech recording as is; upscaled with RealESRGAN (faces optionally "
+        "restored with GFPGAN) and stored in "
         "S3-compatible storage (MYSPINBOT_S3_*). Needs a GPU for real use.",
         workflow_file=API_WORKFLOWS_DIR / "infinitetalk.json",
         params=(
@@ -429,6 +440,14 @@ def _infinitetalk_pipeline() -> Pipeline:
             Param("audio_cfg", "number", "InfiniteTalk", "audio_cfg", "Audio guidance (lip sync strength).",
                   default=4.0, minimum=0, maximum=30),
             Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
+            Param("upscale_factor", "number", "Upscale", "output_scale", "Size of the upscaled video relative to the "
+                  "animated one (the x4 model's output is resized to it); 0 = the model's own scale.",
+                  default=2.0, minimum=0, maximum=8),
+            Param("face_restore", "boolean", None, None, "Restore the face with the face restoration model while "
+                  "upscaling (GFPGAN v1.4; needs upscale=true).", default=False),
+            Param("face_restore_strength", "number", "Upscale", "face_restore_strength",
+                  "Blend of the restored face over the original face (1 = restored only).",
+                  default=1.0, minimum=0, maximum=1),
             Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
             Param("text_conditioning", "string", None, None, "Text conditioning: encoder (umt5 via the text "
                   "encoder and the prompts) or none (zero conditioning, no text encoder needed).",
@@ -449,6 +468,9 @@ def _infinitetalk_pipeline() -> Pipeline:
                   default=files["audio_encoder"]),
             Param("upscale_model", "string", "Upscale model", "model_name", "Upscaler in models/upscale_models.",
                   default=files["upscale_model"]),
+            Param("face_restore_model", "string", "Face restore model", "model_name",
+                  "Face restoration model in models/upscale_models (for face_restore=true).",
+                  default=files["face_restore_model"]),
         ),
         outputs=(OutputSpec("video", "video", "Save video"),),
         save_prefix_node="Save video",
@@ -460,7 +482,7 @@ def _infinitetalk_pipeline() -> Pipeline:
             Stage("load", ("Wan model", "InfiniteTalk patch", "Wan VAE", "Text encoder", "Positive", "Negative",
                            "Clip vision model", "Clip vision", "Audio encoder"), "loading the models", weight=0.05),
             Stage("animate", ("InfiniteTalk",), "animating the portrait", weight=0.65),
-            Stage("upscale", ("Upscale model", "Upscale"), "upscaling the video", weight=0.15),
+            Stage("upscale", ("Upscale model", "Face restore model", "Upscale"), "upscaling the video", weight=0.15),
             Stage("encode", ("Save video",), "saving and uploading the video", weight=0.03),
             Stage("store", (), "storing the outputs", weight=0.02),
         ),
