@@ -393,3 +393,23 @@ async def test_webhook_fields_match_the_openapi_schemas(stack, host, aiohttp_ser
                 assert operation["security"] == [] and "401" not in operation["responses"]
             else:
                 assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
+
+
+async def test_expiring_a_job_prunes_its_finished_deliveries(stack, host, service, aiohttp_server, fixtures_dir):
+    from myspinbot.server.retention import Retention
+
+    client, webhooks, _ = stack
+    receiver, url = await receiver_at(aiohttp_server, webhook_secret(TOKEN))
+    job = await submit(client, fixtures_dir, {"url": url, "events": ["job.status"]})
+    host.emit("execution_start", prompt_id=job["id"])
+    host.emit("execution_error", prompt_id=job["id"], exception_message="[no_face_detected] no face")
+    host.emit("executing", node=None, prompt_id=job["id"])
+    await eventually(lambda: _all_delivered(client, job["id"], 2))
+    assert len(webhooks.store.deliveries(job["id"])) == 2
+
+    Retention(service, days=30).expire(service.get(job["id"]))
+    # the two delivered rows (and their attempts) are gone; the 'expired' status change is still sent
+    await eventually(lambda: len(receiver.requests) == 3)
+    assert json.loads(receiver.requests[-1][1])["data"]["status"] == "expired"
+    deliveries = webhooks.store.deliveries(job["id"])
+    assert [d.event for d in deliveries] == ["job.status"] and len(webhooks.store.attempts(job["id"])) <= 1

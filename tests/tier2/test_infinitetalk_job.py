@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -156,3 +157,43 @@ def test_12s_infinitetalk_job_succeeds_with_local_and_stored_video(comfy_clone, 
     assert best > 0.9, f"the video's audio is not the speech recording (r = {best:.3f})"
     tail = slice(n - rate, n)
     assert np.sqrt(np.mean(a[tail] ** 2)) > 0.5 * np.sqrt(np.mean(b[tail] ** 2))
+
+
+HEAVY = os.environ.get("MYSPINBOT_HEAVY_TESTS") == "1"
+
+
+@pytest.mark.skipif(not HEAVY, reason="set MYSPINBOT_HEAVY_TESTS=1: writes a random full-size umt5-xxl "
+                    "(5.7 GB, ~11 GB RAM) and encodes two prompts on the CPU (~3 min)")
+def test_text_encoder_path_with_a_random_full_size_umt5(comfy_clone, fixtures_dir, tiny_models, speech_12s, tmp_path):
+    """``text_conditioning=encoder``: core's CLIPLoader (wan) + CLIPTextEncode feed InfiniteTalk (cfg 2)."""
+    umt5 = _models_dir(comfy_clone) / "text_encoders" / "random_umt5_xxl_fp8.safetensors"
+    proc = subprocess.run([sys.executable, str(TINY.parent / "random_umt5.py"), str(umt5)], capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    try:
+        speech, rate, _ = speech_12s
+        pcm = (np.clip(speech[0, : 2 * rate], -1.0, 1.0) * 32767.0).round().astype("<i2")
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm.tobytes())
+        data = {"pipeline": "infinitetalk", **tiny_models, "text_encoder": umt5.name, "text_conditioning": "encoder",
+                "positive_prompt": "a portrait of a person talking", "negative_prompt": "blurry, static",
+                "clip_vision_enabled": "false", "width": "32", "height": "32", "steps": "1", "cfg": "2",
+                "audio_cfg": "1", "seed": "0", "upscale": "false", "storage": "false"}
+        files = {"portrait": ("portrait.png", (fixtures_dir / "portrait_astronaut.png").read_bytes(), "image/png"),
+                 "speech_recording": ("speech_2s.wav", buf.getvalue(), "audio/wav")}
+        r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
+        assert r.status_code == 202, r.text
+        done, stages = _wait_recording_stages(comfy_clone, r.json()["id"], timeout=900)
+        assert done["status"] == "succeeded", json.dumps(done, indent=1)[-4000:] + "\n" + comfy_clone.log_tail(60)
+        assert "load" in stages and "animate" in stages, stages
+        [video] = done["outputs"]
+        path = tmp_path / "encoder.mp4"
+        path.write_bytes(requests.get(comfy_clone.url + video["url"], timeout=60).content)
+        info = probe_media(path)
+        assert info["video"]["frame_count"] == 2 * FPS and abs(info["video"]["duration_s"] - 2.0) <= 1.0 / FPS, info
+    finally:
+        umt5.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from yarl import URL
 
 from .api_errors import ApiError
 from .events import STATUS, JobEvent, JobEvents
-from .model import CANCELED, FAILED, SUCCEEDED, iso, job_to_json
+from .model import CANCELED, EXPIRED, FAILED, SUCCEEDED, iso, job_to_json
 
 log = logging.getLogger("myspinbot.webhooks")
 
@@ -300,6 +300,22 @@ class WebhookStore:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE status = ?", (PENDING,)).fetchone()[0]
 
+    def prune_finished(self, job_id: str) -> int:
+        """Delete the job's delivered and abandoned deliveries and their attempts (pending ones
+        stay); returns how many deliveries were deleted."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM webhook_attempts WHERE delivery_id IN "
+                                 "(SELECT id FROM webhook_deliveries WHERE job_id = ? AND status != ?)", (job_id, PENDING))
+                deleted = self._db.execute("DELETE FROM webhook_deliveries WHERE job_id = ? AND status != ?",
+                                           (job_id, PENDING)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return deleted
+
     def lease(self, delivery_id: str, until: float) -> None:
         """Push a delivery's next attempt past ``until`` while it is being attempted, so a crash
         mid-attempt retries it after the lease instead of never."""
@@ -394,6 +410,12 @@ class WebhookService:
         spec = self.store.webhook(job.id)
         if spec is None:
             return
+        if job.status == EXPIRED:
+            # The retention sweep removed the job's files; its delivery history goes with them
+            # (only the delivery of this last status change is kept, and only until it is sent).
+            pruned = self.store.prune_finished(job.id)
+            if pruned:
+                log.info("myspinbot: %d finished webhook deliveries of expired job %s removed", pruned, job.id)
         kinds = [e for e in spec.events if e == JOB_STATUS or (e == JOB_COMPLETED and job.status in COMPLETED_STATUSES)]
         if not kinds:
             return
