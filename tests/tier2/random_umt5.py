@@ -46,7 +46,9 @@ def build_random_umt5(out: str | os.PathLike, seed: int = 0) -> Path:
         sys.path.insert(0, comfy_dir)
     import safetensors.torch
     import torch
+    from comfy.cli_args import args
 
+    args.cpu = True  # before comfy.model_management is imported (via comfy.ops): no GPU probing
     import comfy.ops
     import comfy.text_encoders.t5 as t5
 

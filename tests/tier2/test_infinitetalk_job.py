@@ -11,7 +11,9 @@ asks the manifest for files left at their defaults, has nothing to check):
   ``upscale_models/``.
 
 No text encoder (``text_conditioning=none``: the node makes zero umt5-width conditioning) and no
-CLIP vision (``clip_vision_enabled=false``): core's CLIPLoader has no tiny umt5.
+CLIP vision (``clip_vision_enabled=false``): core's CLIPLoader has no tiny umt5. The text-encoder
+path is covered by an opt-in test (``MYSPINBOT_HEAVY_TESTS=1``) with a random full-size umt5-xxl
+(``random_umt5.py``).
 
 Speech (``speech_recording``): the real fixture recordings ``speech_front_left.wav`` + 0.25 s
 silence + ``speech_front_right.wav`` + 0.4 s silence, repeated and cut to exactly 12.0 s at
@@ -78,13 +80,18 @@ def speech_12s() -> tuple[np.ndarray, int, bytes]:
     speech = fixture_speech(SECONDS)  # float32 [1, 576000]
     assert speech.shape == (1, int(SECONDS * SPEECH_RATE))
     pcm = (np.clip(speech[0], -1.0, 1.0) * 32767.0).round().astype("<i2")
+    return pcm[None].astype(np.float32) / 32767.0, SPEECH_RATE, _wav_bytes(pcm, SPEECH_RATE)
+
+
+def _wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
+    """A mono 16-bit WAV file of ``pcm`` (int16 samples)."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(SPEECH_RATE)
-        w.writeframes(pcm.tobytes())
-    return pcm[None].astype(np.float32) / 32767.0, SPEECH_RATE, buf.getvalue()
+        w.setframerate(rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
 
 
 def _wait_recording_stages(comfy, job_id: str, timeout: float) -> tuple[dict, list[str]]:
@@ -172,19 +179,13 @@ def test_text_encoder_path_with_a_random_full_size_umt5(comfy_clone, fixtures_di
     assert proc.returncode == 0, proc.stderr[-4000:]
     try:
         speech, rate, _ = speech_12s
-        pcm = (np.clip(speech[0, : 2 * rate], -1.0, 1.0) * 32767.0).round().astype("<i2")
-        buf = io.BytesIO()
-        with wave.open(buf, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm.tobytes())
+        wav_2s = _wav_bytes((speech[0, : 2 * rate] * 32767.0).round(), rate)
         data = {"pipeline": "infinitetalk", **tiny_models, "text_encoder": umt5.name, "text_conditioning": "encoder",
                 "positive_prompt": "a portrait of a person talking", "negative_prompt": "blurry, static",
                 "clip_vision_enabled": "false", "width": "32", "height": "32", "steps": "1", "cfg": "2",
                 "audio_cfg": "1", "seed": "0", "upscale": "false", "storage": "false"}
         files = {"portrait": ("portrait.png", (fixtures_dir / "portrait_astronaut.png").read_bytes(), "image/png"),
-                 "speech_recording": ("speech_2s.wav", buf.getvalue(), "audio/wav")}
+                 "speech_recording": ("speech_2s.wav", wav_2s, "audio/wav")}
         r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
         assert r.status_code == 202, r.text
         done, stages = _wait_recording_stages(comfy_clone, r.json()["id"], timeout=900)
