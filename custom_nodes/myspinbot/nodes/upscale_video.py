@@ -52,8 +52,9 @@ class TiledUpscaler:
     ``halvings`` records each change as ``(old_tile, new_tile)``.
     """
 
-    def __init__(self, model, tile: int, overlap: int, output_scale: float):
+    def __init__(self, model, tile: int, overlap: int, output_scale: float, also_load: tuple = ()):
         self.model = model
+        self.also_load = tuple(also_load)  # other patchers loaded with it (the face restoration model)
         self.scale = float(model.scale)
         self.tile = int(tile)
         self.overlap = int(overlap)
@@ -75,7 +76,7 @@ class TiledUpscaler:
         if patcher is not None:
             memory = (self.tile * self.tile * 3) * 4 * max(self.scale, 1.0) * _MEMORY_PER_PIXEL
             memory += x.nelement() * 4
-            model_management.load_models_gpu([patcher], memory_required=memory, force_full_load=True)
+            model_management.load_models_gpu([patcher, *self.also_load], memory_required=memory, force_full_load=True)
         self._loaded = True
 
     def _run_model(self, tile: torch.Tensor) -> torch.Tensor:
@@ -122,14 +123,12 @@ def _to_float(image: np.ndarray) -> torch.Tensor:
 
 
 def _face_restorer(face_model, strength: float, *, temporal: bool) -> FaceRestorer | None:
-    """A FaceRestorer around ``face_model`` loaded through model management, or None."""
+    """A FaceRestorer around ``face_model`` (on its patcher's load device; the TiledUpscaler
+    loads it together with the upscale model before the first frame), or None."""
     if face_model is None:
         return None
     patcher = getattr(face_model, "patcher", None)
-    device = face_model.device
-    if patcher is not None:
-        model_management.load_models_gpu([patcher], memory_required=512 * 512 * 3 * 4 * 384.0, force_full_load=True)
-        device = patcher.load_device
+    device = patcher.load_device if patcher is not None else face_model.device
     return FaceRestorer(face_restore_fn(face_model, device), strength=strength, temporal=temporal)
 
 
@@ -181,7 +180,7 @@ class UpscaleVideo(io.ComfyNode):
                                       "from core's 'Load Upscale Model'. The main face of each frame is aligned, "
                                       "restored at 512 px and pasted onto the upscaled frame."),
                 io.Float.Input("face_restore_strength", default=1.0, min=0.0, max=1.0, step=0.05, optional=True,
-                               tooltip="Blend of the restored face over the original face (1 = restored only)."),
+                               tooltip="Blend of the restored face over the upscaled frame's face (1 = restored only, 0 = off)."),
                 io.Float.Input("fps", default=25.0, min=1.0, max=240.0, step=1.0, optional=True, advanced=True,
                                tooltip="Frame rate of the VIDEO output when only images are given (a video keeps its own)."),
             ],
@@ -212,7 +211,9 @@ class UpscaleVideo(io.ComfyNode):
             raise InvalidInputError(f"images must be a non-empty IMAGE batch [B,H,W,C], got {list(images.shape)}")
         if face_model is not None:
             check_face_model(face_model)
-        upscaler = TiledUpscaler(upscale_model, tile, overlap, output_scale)
+        face_patcher = getattr(face_model, "patcher", None)
+        upscaler = TiledUpscaler(upscale_model, tile, overlap, output_scale,
+                                 also_load=(face_patcher,) if face_patcher is not None else ())
         n_images = int(images.shape[0]) if images is not None else 0
         progress = progress_callback(n_images + (1 if video is not None else 0))
         state = {"video_total": 1 if video is not None else 0}

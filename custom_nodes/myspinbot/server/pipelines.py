@@ -446,7 +446,7 @@ def _infinitetalk_pipeline() -> Pipeline:
             Param("face_restore", "boolean", None, None, "Restore the face with the face restoration model while "
                   "upscaling (GFPGAN v1.4; needs upscale=true).", default=False),
             Param("face_restore_strength", "number", "Upscale", "face_restore_strength",
-                  "Blend of the restored face over the original face (1 = restored only).",
+                  "Blend of the restored face over the upscaled face (1 = restored only, 0 = off).",
                   default=1.0, minimum=0, maximum=1),
             Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
             Param("text_conditioning", "string", None, None, "Text conditioning: encoder (umt5 via the text "
