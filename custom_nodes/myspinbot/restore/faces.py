@@ -160,7 +160,7 @@ class FaceRestorer:
         self.temporal = bool(temporal)
         self.tracker = FaceTracker()
         self.stats = PasteStats()
-        self._mask = _crop_mask(CROP_SIZE)
+        self._weight = _crop_mask(CROP_SIZE) * self.strength  # paste weight in crop space, made once
 
     def __call__(self, source: np.ndarray, output: np.ndarray | None = None) -> np.ndarray:
         """Restore the face found in ``source`` and paste it into ``output``.
@@ -197,7 +197,7 @@ class FaceRestorer:
                 f"face restore model returned {restored.shape}, expected {crop_f.shape}")
         sy = output.shape[0] / source.shape[0]
         sx = output.shape[1] / source.shape[1]
-        result = _paste(output, np.clip(restored, 0.0, 1.0), self._mask * self.strength, to_crop @ np.diag([1.0 / sx, 1.0 / sy, 1.0]))
+        result = _paste(output, np.clip(restored, 0.0, 1.0), self._weight, to_crop @ np.diag([1.0 / sx, 1.0 / sy, 1.0]))
         self.stats.restored += 1
         return result
 
