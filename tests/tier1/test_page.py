@@ -151,3 +151,12 @@ def test_javascript_parses(path, tmp_path):
     shutil.copyfile(path, module)
     result = subprocess.run([node, "--check", str(module)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("path", ["/myspinbot/", "/myspinbot/page/app.js", "/api/myspinbot/page/index.html"])
+async def test_the_page_may_be_framed_only_by_its_own_origin(page_client, path):
+    # Anti-framing (clickjacking): only a same-origin parent (ComfyUI's sidebar iframe) may frame the page.
+    r = await page_client.get(path)
+    assert r.status == 200
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert r.headers["X-Frame-Options"] == "SAMEORIGIN"

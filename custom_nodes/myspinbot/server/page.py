@@ -48,10 +48,15 @@ def page_file(name: str, root: Path = PAGE_DIR) -> Path | None:
     return path
 
 
+FRAMING_HEADERS = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Frame-Options": "SAMEORIGIN"}
+"""Anti-framing (clickjacking): only a page of the same origin may frame ours; ComfyUI's sidebar
+tab (``web/js/``) loads it in an iframe from ComfyUI's own origin, so that keeps working."""
+
+
 def _file_response(path: Path) -> web.FileResponse:
     return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[path.suffix.lower()],
                                            "Cache-Control": "no-cache",
-                                           "X-Content-Type-Options": "nosniff"})
+                                           "X-Content-Type-Options": "nosniff", **FRAMING_HEADERS})
 
 
 def add_page_routes(routes: web.RouteTableDef, root: Path = PAGE_DIR) -> None:
