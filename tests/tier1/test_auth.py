@@ -24,8 +24,9 @@ from fake_host import client, clock, host, lite_body, service, upload, upload_in
 from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
 from myspinbot.models.manager import ModelManager
 from myspinbot.models.manifest import load_manifest
-from myspinbot.server.auth import (HEALTH_PATH, TOKEN_ENV, ApiAuth, ApiGuard, ApiToken, is_loopback_listen,
-                                   load_token, setup_access, token_path)
+from myspinbot.server.auth import ApiAuth, ApiToken, is_loopback_listen, load_token, token_path
+from myspinbot.server.guard import HEALTH_PATH, ApiGuard, setup_access
+from myspinbot.server.settings import Settings
 from myspinbot.server.models_routes import add_model_routes
 from myspinbot.server.pipelines import node_by_title
 from myspinbot.server.routes import add_routes
@@ -184,27 +185,29 @@ async def test_loopback_needs_no_token_but_refuses_a_wrong_one(local_client, fix
 
 # --- the token ---------------------------------------------------------------------------------
 
-def test_token_is_generated_once_owner_only_and_never_logged(tmp_path, caplog, capsys):
+def test_token_is_generated_once_owner_only_and_never_printed_or_logged(tmp_path, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    first = load_token(tmp_path, env={})
+    first = load_token(tmp_path)
     path = token_path(tmp_path)
     assert first.source == "generated" and first.path == path == tmp_path / "myspinbot" / "api_token"
     assert len(first.value) >= 43 and path.read_text().strip() == first.value
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    printed = capsys.readouterr()
-    assert first.value in printed.err  # shown once on the console
-    again = load_token(tmp_path, env={})
+    # ComfyUI captures stdout, stderr and the log into what its unauthenticated /internal/logs serves.
+    assert first.value not in "".join(capsys.readouterr())
+    assert first.value not in caplog.text and str(path) in caplog.text  # the log says where it is
+    again = load_token(tmp_path)
     assert again.value == first.value and again.source == "file"
-    assert first.value not in "".join(capsys.readouterr())  # not shown again
-    assert first.value not in caplog.text and str(path) in caplog.text
+    assert first.value not in "".join(capsys.readouterr()) and first.value not in caplog.text
     assert first.value not in repr(first) and first.value not in str(again)
 
 
-def test_environment_token_wins_and_writes_no_file(tmp_path, capsys):
-    token = load_token(tmp_path, env={TOKEN_ENV: f"  {TOKEN}\n"})
+def test_configured_token_wins_and_writes_no_file(tmp_path, capsys):
+    token = load_token(tmp_path, f"  {TOKEN}\n")
     assert token == ApiToken(TOKEN, "env") and not token_path(tmp_path).exists()
     assert TOKEN not in "".join(capsys.readouterr())
+    assert Settings.from_env({"MYSPINBOT_API_TOKEN": TOKEN}).api_token == TOKEN
+    assert TOKEN not in repr(Settings.from_env({"MYSPINBOT_API_TOKEN": TOKEN}))
 
 
 def test_a_token_file_others_can_read_is_restricted_and_an_empty_one_replaced(tmp_path):
@@ -212,19 +215,19 @@ def test_a_token_file_others_can_read_is_restricted_and_an_empty_one_replaced(tm
     path.parent.mkdir(parents=True)
     path.write_text("kept-token-value-1234567890\n")
     os.chmod(path, 0o644)
-    assert load_token(tmp_path, env={}, announce=lambda _: None).value == "kept-token-value-1234567890"
+    assert load_token(tmp_path).value == "kept-token-value-1234567890"
     if os.name == "posix":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.write_text("")
-    shown = []
-    fresh = load_token(tmp_path, env={}, announce=shown.append)
-    assert fresh.source == "generated" and len(shown) == 1 and fresh.value in shown[0]
+    fresh = load_token(tmp_path)
+    assert fresh.source == "generated" and path.read_text().strip() == fresh.value
 
 
-async def test_setup_access_on_a_started_loop_never_logs_the_token(aiohttp_client, service, tmp_path, caplog, capsys):
+async def test_setup_access_on_a_started_loop_never_prints_or_logs_the_token(aiohttp_client, service, tmp_path,
+                                                                               caplog, capsys):
     caplog.set_level(logging.DEBUG)
     app = web.Application()
-    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", env={})
+    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", settings=Settings.defaults())
     token = access.auth.token.value
     assert access.auth.required and access.guard in [getattr(m, "__self__", None) for m in app.middlewares]
     table = pack_routes(service, tmp_path, webhooks=access.webhooks, metrics=access.metrics)
@@ -233,7 +236,7 @@ async def test_setup_access_on_a_started_loop_never_logs_the_token(aiohttp_clien
     assert (await c.get("/myspinbot/jobs")).status == 401
     assert (await c.get("/myspinbot/jobs", headers={"Authorization": f"Bearer {token}"})).status == 200
     assert (await c.get("/myspinbot/jobs", headers={"Authorization": f"Bearer {token[:-2]}"})).status == 401
-    assert token in capsys.readouterr().err
+    assert token not in "".join(capsys.readouterr())
     assert token not in caplog.text and token[:-2] not in caplog.text
     await access.webhooks.close()
 
@@ -242,7 +245,7 @@ async def test_the_page_loads_without_a_token_but_its_api_calls_need_one(aiohttp
     from myspinbot.server.page import add_page_routes
 
     app = web.Application()
-    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", env={})
+    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", settings=Settings.defaults())
     table = pack_routes(service, tmp_path, webhooks=access.webhooks, metrics=access.metrics)
     add_page_routes(table)
     app.add_routes(table)

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 
 from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
-from myspinbot.server.jobs import DEFAULT_MAX_QUEUED, JobService
+from myspinbot.server.jobs import JobService
+from myspinbot.server.settings import Settings
 from myspinbot.server.model import Job
 from myspinbot.server.pipelines import builtin_pipelines, node_by_title
 from myspinbot.server.store import JobStore
@@ -94,9 +95,10 @@ def test_max_queued_comes_from_the_environment(host, monkeypatch):
     monkeypatch.setenv("MYSPINBOT_MAX_QUEUED", "3")
     assert JobService(host, store, builtin_pipelines()).max_queued == 3
     monkeypatch.setenv("MYSPINBOT_MAX_QUEUED", "lots")
-    assert JobService(host, store, builtin_pipelines()).max_queued == DEFAULT_MAX_QUEUED
+    assert JobService(host, store, builtin_pipelines()).max_queued == 100
     monkeypatch.delenv("MYSPINBOT_MAX_QUEUED")
-    assert JobService(host, store, builtin_pipelines()).max_queued == DEFAULT_MAX_QUEUED == 100
+    assert JobService(host, store, builtin_pipelines()).max_queued == 100
+    assert JobService(host, store, builtin_pipelines(), settings=Settings(max_queued=7)).max_queued == 7
 
 
 # --- listing -------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ from fake_host import Clock, FakeHost
 from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
 from myspinbot.models.manager import ModelManager
 from myspinbot.models.manifest import load_manifest
-from myspinbot.server.auth import HEALTH_PATH, ApiAuth, ApiGuard
+from myspinbot.server.auth import ApiAuth
+from myspinbot.server.guard import HEALTH_PATH, ApiGuard
 from myspinbot.server.jobs import JobService
 from myspinbot.server.metrics import Metrics
 from myspinbot.server.models_routes import add_model_routes

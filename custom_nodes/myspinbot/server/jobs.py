@@ -28,7 +28,9 @@ from .model import (CANCELED, CANCELING, FAILED, QUEUED, RUNNING, STATUSES, STOR
 from .pipelines import FILE_KINDS, Param, Pipeline, Stage
 from .progress import ProgressTracker, initial_detail
 from .store import IdempotencyRecord, JobStore, PromptRecord
-from .uploads import DEFAULT_MAX_FILE_BYTES, Sniffed
+from .asset_integrity import AssetIntegrity
+from .settings import Settings
+from .uploads import Sniffed
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -39,7 +41,6 @@ _CONTENT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mkv": "video/x-m
                   ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png", ".jpg": "image/jpeg"}
 ASSET_ID = re.compile(r"^[0-9a-f]{64}$")
 
-DEFAULT_MAX_QUEUED = 100
 DEFAULT_RETRY_AFTER_S = 30
 IDEMPOTENCY_TTL_S = 24 * 3600.0
 PROGRESS_INTERVAL_S = 0.25
@@ -48,21 +49,6 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
 QUEUED_MESSAGE = "waiting in ComfyUI's queue"
-
-
-def max_queued_from_env() -> int:
-    """``MYSPINBOT_MAX_QUEUED`` (jobs waiting in the queue at most), default 100; a bad value falls back to it."""
-    raw = os.environ.get("MYSPINBOT_MAX_QUEUED", "").strip()
-    if not raw:
-        return DEFAULT_MAX_QUEUED
-    try:
-        value = int(raw)
-        if value < 1:
-            raise ValueError(raw)
-        return value
-    except ValueError:
-        log.warning("myspinbot: ignoring MYSPINBOT_MAX_QUEUED=%r (want a positive integer); using %d", raw, DEFAULT_MAX_QUEUED)
-        return DEFAULT_MAX_QUEUED
 
 
 @dataclass
@@ -93,23 +79,25 @@ class JobService:
     def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], clock: Callable[[], float] = time.time,
                  *, max_queued: int | None = None, retry_after_s: int = DEFAULT_RETRY_AFTER_S,
                  idempotency_ttl_s: float = IDEMPOTENCY_TTL_S, progress_interval_s: float = PROGRESS_INTERVAL_S,
-                 heartbeat_s: float = HEARTBEAT_S, max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 require_models: Callable[[list[str]], None] | None = None):
+                 heartbeat_s: float = HEARTBEAT_S, max_upload_bytes: int | None = None,
+                 require_models: Callable[[list[str]], None] | None = None, settings: Settings | None = None):
+        self.settings = settings if settings is not None else Settings.from_env()
         self.host = host
         self.require_models = require_models
         self.store = store
         self.pipelines = pipelines
         self.clock = clock
-        self.max_queued = max_queued if max_queued is not None else max_queued_from_env()
+        self.max_queued = max_queued if max_queued is not None else self.settings.max_queued
         self.retry_after_s = retry_after_s
         self.idempotency_ttl_s = idempotency_ttl_s
         self.progress_interval_s = progress_interval_s
         self.heartbeat_s = heartbeat_s
-        self.max_upload_bytes = max_upload_bytes
+        self.max_upload_bytes = max_upload_bytes if max_upload_bytes is not None else self.settings.max_upload_bytes
         self.events = JobEvents()
         self._key_locks = KeyedLocks()
         self._gates: dict[str, _Gate] = {}
         self._runs: dict[str, _Run] = {}
+        self._asset_integrity = AssetIntegrity()
         host.subscribe(self._on_event)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -224,11 +212,12 @@ class JobService:
         existing = self.store.asset(sha256)
         rel = existing.path if existing else f"{INPUT_SUBDIR}/{ASSETS_SUBDIR}/{sha256}{sniffed.ext}"
         dest = self.host.input_dir / rel
-        if existing and dest.is_file():
+        if existing and dest.is_file() and self._asset_integrity.matches(dest, sha256):
             staged.unlink(missing_ok=True)
             return existing, False
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, dest)
+        os.replace(staged, dest)  # new, or repairs a file that was overwritten in the input folder
+        self._asset_integrity.remember(dest, sha256)
         if existing:
             return existing, False
         asset = Asset(id=sha256, kind=sniffed.kind, content_type=sniffed.content_type, size_bytes=size,
@@ -262,6 +251,11 @@ class JobService:
         asset = self.store.asset(asset_id)
         if asset is None or not (self.host.input_dir / asset.path).is_file():
             raise ApiError(422, "asset_not_found", f"parameter '{param.name}': no asset '{asset_id}'",
+                           {"field": param.name, "asset_id": asset_id})
+        if not self._asset_integrity.matches(self.host.input_dir / asset.path, asset_id):
+            # Overwritten in ComfyUI's input folder (e.g. by core's POST /upload/image): never run on it.
+            raise ApiError(409, "asset_modified",
+                           f"parameter '{param.name}': asset '{asset_id}' no longer holds the uploaded bytes; upload it again",
                            {"field": param.name, "asset_id": asset_id})
         if asset.kind != param.kind:
             raise ApiError(422, "asset_kind_mismatch",

@@ -13,7 +13,8 @@ from typing import Any
 from .jobs import DEFAULT_PAGE, MAX_PAGE
 from .model import STATUSES
 from .pipelines import FILE_KINDS, Param, Pipeline
-from .auth import HEALTH_PATH, TOKEN_ENV
+from .api_token import TOKEN_ENV
+from .guard import HEALTH_PATH
 from .routes import IDEMPOTENCY_HEADER, PREFIX, REPLAYED_HEADER
 from .webhooks import COMPLETED_STATUSES, EVENTS, JOB_COMPLETED, JOB_STATUS, SECRET_PATH
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, METRICS_PATH
@@ -322,6 +323,8 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                                            "invalid_parameter, missing_*, conflicting_inputs, invalid_asset_id, "
                                            "asset_not_found, asset_kind_mismatch, invalid_workflow, "
                                            "idempotency_key_reused, invalid_idempotency_key; details.field names the field."),
+                    "409": _error_response("asset_modified (an asset no longer holds its uploaded bytes: upload it "
+                                           "again) or models_missing (details name the models and the fetch command)."),
                     "429": {"$ref": "#/components/responses/QueueFull"},
                     "500": {"$ref": "#/components/responses/InternalError"},
                 },

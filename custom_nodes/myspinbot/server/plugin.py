@@ -12,12 +12,13 @@ from ..models.manager import ModelManager
 from ..models.manifest import load_manifest
 from ..models.preflight import require
 from ..errors import ModelsMissingError
-from .auth import setup_access
+from .guard import add_session_routes, setup_access
 from .comfy_host import PromptServerHost
 from .jobs import JobService
 from .models_routes import add_model_routes, api_error
 from .pipelines import builtin_pipelines
 from .routes import add_routes
+from .settings import Settings
 from .store import JobStore
 
 log = logging.getLogger("myspinbot")
@@ -43,8 +44,10 @@ def attach(server: Any, node_ids: list[str] | None = None, listen: str | None = 
             raise api_error(err) from None
 
     pipelines = builtin_pipelines()
-    service = JobService(host, store, pipelines, require_models=require_models)
-    access = setup_access(server.app, service, host.user_dir, listen if listen is not None else _comfy_listen())
+    settings = Settings.from_env()
+    service = JobService(host, store, pipelines, require_models=require_models, settings=settings)
+    access = setup_access(server.app, service, host.user_dir, listen if listen is not None else _comfy_listen(),
+                          settings=settings, cors=_comfy_cors())
     # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
     # server starts; finished jobs past their retention expire then and hourly (recovery.py, retention.py).
     from .recovery import JobRecovery, install
@@ -59,6 +62,7 @@ def attach(server: Any, node_ids: list[str] | None = None, listen: str | None = 
     from .page import add_page_routes
 
     add_page_routes(server.routes)
+    add_session_routes(server.routes, access.auth)
     return service
 
 
@@ -67,3 +71,10 @@ def _comfy_listen() -> str:
     from comfy.cli_args import args
 
     return args.listen or "127.0.0.1"
+
+
+def _comfy_cors() -> bool:
+    """True when ComfyUI sends CORS headers (``--enable-cors-header``): core then skips its origin check."""
+    from comfy.cli_args import args
+
+    return bool(args.enable_cors_header)

@@ -362,7 +362,8 @@ class WebhookService:
                  then_s: float = DEFAULT_THEN_S, retry_for_s: float = DEFAULT_RETRY_FOR_S,
                  timeout_s: float = DEFAULT_TIMEOUT_S, concurrency: int = DEFAULT_CONCURRENCY,
                  clock: Callable[[], float] = time.time,
-                 on_attempt: Callable[[str, str], None] | None = None):
+                 on_attempt: Callable[[str, str], None] | None = None, settings: Any = None):
+        self.settings = settings  # settings.Settings: the address policy and delivery limits
         self.store = store
         self.secret = secret
         self.backoff_s = tuple(backoff_s)

@@ -1,0 +1,104 @@
+"""The job service's settings: one object, read from ``MYSPINBOT_*`` environment variables once
+when the API is attached (``plugin.attach``) and passed down; tests construct it directly.
+
+Every limit is checked before the expensive step it guards and refused with a 4xx JSON envelope
+that names the setting (``details.limit``), so a user knows which variable to raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated, Mapping
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger("myspinbot.settings")
+
+PREFIX = "MYSPINBOT_"
+MIB = 1 << 20
+CsvList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """``MYSPINBOT_<FIELD>`` (case-insensitive) sets each field (``Settings.from_env``); lists are
+    comma-separated. ``Settings(field=value)`` ignores the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    # --- access (auth.py) -----------------------------------------------------------------
+    api_token: str | None = Field(None, repr=False, description="the bearer token; generated into the user dir when unset")
+    protect_comfyui: bool = Field(False, description="put the token in front of ComfyUI's own routes too")
+
+    # --- queue (jobs.py) --------------------------------------------------------------------
+    max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
+    reconcile_interval_s: float = Field(30.0, gt=0, description="how often queued jobs are checked against ComfyUI's queue")
+
+    # --- request limits (uploads.py, routes.py, pipelines.py) -------------------------------
+    max_upload_bytes: int = Field(512 * MIB, ge=1, description="bytes of one uploaded file")
+    max_request_bytes: int = Field(1024 * MIB, ge=1, description="bytes one request may write to staging in all")
+    max_form_parts: int = Field(32, ge=1, description="parts of one multipart request")
+    max_text_bytes: int = Field(256 * 1024, ge=1, description="bytes of all text fields of one request together")
+    max_json_bytes: int = Field(1 * MIB, ge=1, description="bytes of a JSON request body")
+    max_json_depth: int = Field(32, ge=2, description="nesting depth of a JSON request body")
+    max_image_pixels: int = Field(40_000_000, ge=256, description="width x height of an uploaded image")
+    max_image_side: int = Field(8192, ge=16, description="longest side of an uploaded image, pixels")
+    max_script_chars: int = Field(10_000, ge=1, description="characters of a script or prompt")
+    max_audio_s: float = Field(300.0, gt=0, description="seconds of uploaded speech for CPU pipelines (lite, f5)")
+    max_audio_s_gpu: float = Field(1800.0, gt=0, description="seconds of uploaded speech for GPU pipelines")
+
+    # --- webhooks (webhooks.py) -------------------------------------------------------------
+    webhook_allow: CsvList = Field((), description="hosts or CIDR ranges webhooks may reach although they are "
+                                                   "loopback, private, link-local or reserved (e.g. '10.0.0.0/8,hooks.lan')")
+    webhook_connect_timeout_s: float = Field(3.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_concurrency: int = Field(16, ge=1, description="deliveries in flight at once")
+    webhook_per_host: int = Field(2, ge=1, description="deliveries in flight to one host at once")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # The environment is read in one place, ``from_env``; ``Settings(...)`` is the defaults plus its arguments.
+        return (init_settings,)
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    def audio_limit_s(self, gpu: bool) -> float:
+        """Seconds of speech a pipeline accepts: ``max_audio_s_gpu`` for GPU pipelines, else ``max_audio_s``."""
+        return self.max_audio_s_gpu if gpu else self.max_audio_s
+
+    @classmethod
+    def from_env(cls, env: "Mapping[str, str] | None" = None) -> "Settings":
+        """Read the environment (``os.environ`` unless ``env`` is given). A variable that does not
+        parse is logged and ignored (its default applies), so a typo never stops ComfyUI."""
+        source = os.environ if env is None else env
+        values = {k[len(PREFIX):].lower(): v for k, v in source.items()
+                  if k.upper().startswith(PREFIX) and k[len(PREFIX):].lower() in cls.model_fields}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as err:
+            bad = {str(e["loc"][0]) for e in err.errors() if e.get("loc")}
+            for name in sorted(bad):
+                log.warning("myspinbot: ignoring %s%s=%r (%s); using the default", PREFIX, name.upper(),
+                            values.get(name), next(e["msg"] for e in err.errors() if e.get("loc") and e["loc"][0] == name))
+            return cls.model_validate({k: v for k, v in values.items() if k not in bad})
+
+    @classmethod
+    def defaults(cls) -> "Settings":
+        """The built-in defaults (the environment is ignored)."""
+        return cls()
+
+
+def limit_details(setting: str, limit: float | int, actual: float | int | None = None, **extra: object) -> dict:
+    """``details`` of a refusal by a limit: the setting's environment variable, the limit, what was seen."""
+    details: dict = {"limit": f"MYSPINBOT_{setting.upper()}", "max": limit}
+    if actual is not None:
+        details["actual"] = actual
+    details.update(extra)
+    return details
