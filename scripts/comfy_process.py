@@ -34,8 +34,11 @@ def _free_port() -> int:
 
 
 class ComfyProcess:
-    def __init__(self, mode: str, scratch: Path, comfy_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, mode: str, scratch: Path, comfy_dir: Path, env: dict[str, str] | None = None,
+                 listen: str = "127.0.0.1", extra_args: tuple[str, ...] = ()):
         self.mode = mode
+        self.listen = listen  # requests still go to 127.0.0.1 (self.url)
+        self.extra_args = tuple(extra_args)
         self.scratch = scratch
         self.comfy_dir = comfy_dir
         self.port = _free_port()
@@ -51,7 +54,7 @@ class ComfyProcess:
     def argv(self) -> list[str]:
         for d in (self.input_dir, self.output_dir, self.user_dir, self.temp_dir):
             d.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, str(self.comfy_dir / "main.py"), "--cpu", "--listen", "127.0.0.1",
+        args = [sys.executable, str(self.comfy_dir / "main.py"), "--cpu", "--listen", self.listen,
                 "--port", str(self.port), "--disable-auto-launch", "--disable-api-nodes",
                 "--input-directory", str(self.input_dir), "--output-directory", str(self.output_dir),
                 "--user-directory", str(self.user_dir), "--temp-directory", str(self.temp_dir),
@@ -67,7 +70,7 @@ class ComfyProcess:
             args += ["--base-directory", str(REPO)]
         else:
             raise ValueError(self.mode)
-        return args
+        return args + list(self.extra_args)
 
     def start(self, timeout: float = 180.0) -> "ComfyProcess":
         log = open(self.log_path, "ab")
@@ -78,7 +81,7 @@ class ComfyProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(self.url + "/system_stats", timeout=2).status_code == 200:
+                if requests.get(self.url + "/system_stats", timeout=2).status_code in (200, 401):  # 401: ComfyUI behind the token
                     return self
             except requests.RequestException:
                 pass

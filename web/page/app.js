@@ -89,6 +89,27 @@ function usingToken() {
   return Boolean(token() || memoryToken);
 }
 
+// The session cookie carries the token where no header can be sent: <video>, EventSource and, when
+// MYSPINBOT_PROTECT_COMFYUI is on, ComfyUI's own frontend.
+async function signIn(value) {
+  try {
+    const response = await fetch(`${BASE}/session`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: value }),
+    });
+    return response.status === 204;
+  } catch {
+    return false;
+  }
+}
+
+// Sent here by the guard of ComfyUI's own routes (?next=/...): go back there once signed in.
+function followNext() {
+  const next = new URLSearchParams(window.location.search).get("next");
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return false;
+  window.location.assign(next);
+  return true;
+}
+
 function showAuth(err) {
   state.needToken = true;
   $("auth").hidden = false;
@@ -730,16 +751,18 @@ function start() {
   for (const id of ["portrait", "recording", "transcript", "prompt", "script"]) {
     $(id).addEventListener("input", () => $(id).classList.remove("invalid"));
   }
-  $("auth-form").addEventListener("submit", (event) => {
+  $("auth-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = $("token").value.trim();
     if (!value) return;
     setToken(value);
     $("token").value = "";
+    if ((await signIn(value)) && followNext()) return;
     connect();
   });
-  $("token-forget").addEventListener("click", () => {
+  $("token-forget").addEventListener("click", async () => {
     setToken("");
+    await fetch(`${BASE}/session`, { method: "DELETE" }).catch(() => null);
     connect();
   });
   $("token-forget").hidden = !usingToken();
@@ -747,7 +770,12 @@ function start() {
   document.addEventListener("securitypolicyviolation", (event) => {
     if (String(event.blockedURI).startsWith("blob")) onVideoError();
   });
-  connect();
+  const saved = token();
+  if (saved) {
+    signIn(saved).then((ok) => (ok && followNext()) || connect());
+  } else {
+    connect();
+  }
 }
 
 start();
