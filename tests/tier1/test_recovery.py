@@ -84,21 +84,21 @@ async def test_a_crash_with_one_running_and_three_queued_runs_all_four_again(cli
         assert path is not None and path.read_bytes() == b"a whole video"
 
 
-async def test_a_job_is_requeued_only_once(client, host, service, clock, fixtures_dir):
+async def test_a_job_whose_run_was_cut_short_twice_is_not_requeued_again(client, host, service, clock, fixtures_dir):
     jobs = await one_running_three_queued(client, host, fixtures_dir)
+    ids = [j["id"] for j in jobs]
     host2, service2, recovery = restart(host, clock)
     recovery.recover()
     await recovery.resume()
-    host2.emit("execution_start", prompt_id=jobs[0]["id"])  # ... and ComfyUI dies again
+    host2.emit("execution_start", prompt_id=ids[0])  # its second run ... and ComfyUI dies again
     host3, service3, recovery3 = restart(host2, clock)
     result = recovery3.recover()
-    assert result.requeue == [] and sorted(result.lost) == sorted(j["id"] for j in jobs)
-    for job in jobs:
-        lost = service3.get(job["id"])
-        assert lost.status == "failed" and lost.error["code"] == "lost_on_restart"
-        assert lost.error["details"] == {"reason": "requeued_before", "requeue_count": 1}
-        assert lost.completed_at and lost.outputs == []
-    assert await recovery3.resume() == [] and host3.prompts == {}
+    assert result.lost == [ids[0]] and result.requeue == ids[1:]  # the others never started: kept
+    lost = service3.get(ids[0])
+    assert lost.status == "failed" and lost.error["code"] == "lost_on_restart"
+    assert lost.error["details"] == {"reason": "runs_interrupted", "runs": 2}
+    assert lost.completed_at and lost.outputs == []
+    assert await recovery3.resume() == ids[1:] and ids[0] not in host3.prompts
 
 
 async def test_jobs_whose_inputs_are_gone_are_lost(client, host, service, clock, fixtures_dir):

@@ -330,6 +330,17 @@ class JobService:
                 self._finish(job, CANCELED)
         return self.store.get(job_id)
 
+    def cancel_lost(self, job_id: str, reason: str) -> Job | None:
+        """End a ``queued`` job ``canceled`` because ComfyUI's queue dropped its prompt (core's Clear
+        queue or delete, or found missing by ``reconcile.py``); ``reason`` becomes its message.
+        A job in any other status is left as it is. Returns the job, None for an unknown id."""
+        job = self.store.get(job_id)
+        if job is None or job.status != QUEUED:
+            return job
+        self._runs.pop(job_id, None)
+        self._finish(job, CANCELED, message=reason)
+        return job
+
     # --- ComfyUI events ------------------------------------------------------------------
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
         prompt_id = data.get("prompt_id")
@@ -500,9 +511,12 @@ class JobService:
         if message is not None:
             job.message = message
         self.store.save(job)
+        if status == RUNNING:
+            self.store.count_run(job.id)  # runs that started: recovery.py limits re-runs by them
         self.events.publish(STATUS, job)
 
-    def _finish(self, job: Job, status: str, *, outputs: list[Output] | None = None, error: dict | None = None) -> None:
+    def _finish(self, job: Job, status: str, *, outputs: list[Output] | None = None, error: dict | None = None,
+                message: str | None = None) -> None:
         job.status = status
         job.completed_at = self.clock()
         if outputs is not None:
@@ -514,7 +528,7 @@ class JobService:
         elif status == FAILED:
             job.message = (error or {}).get("message") or "failed"
         else:
-            job.message = "canceled"
+            job.message = message or "canceled"
         self.store.save(job)
         log.info("myspinbot: job %s %s", job.id, status)
         self._close_gate(job.id)

@@ -6,10 +6,13 @@ attached to a new ComfyUI process, :meth:`JobRecovery.recover` settles what the 
 left unfinished:
 
 - ``canceling`` → ``canceled`` (it was meant to stop);
-- ``queued`` / ``running`` → queued again, once: if its prompt is stored, it was not already
-  re-queued after an earlier restart (``requeue_count`` 0) and every input file the prompt
+- ``queued`` / ``running`` → queued again: if its prompt is stored, at most ``MAX_REQUEUES`` of
+  its runs started before (``runs``: a job that keeps crashing ComfyUI stops; one that only
+  waited in the queue through any number of restarts is kept) and every input file the prompt
   reads (under ComfyUI's input folder) still exists;
 - otherwise → ``failed`` with code ``lost_on_restart`` (``details.reason`` says why).
+
+Upload staging folders that a crash left without a job row are removed first (``leftovers.py``).
 
 Queueing needs ComfyUI's prompt validation (a coroutine) and its node registry complete, so
 :meth:`JobRecovery.resume` does it once the server starts (``install`` hooks it into aiohttp's
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .api_errors import ApiError
 from .events import STATUS
+from .leftovers import remove_orphan_staging
 from .model import CANCELED, CANCELING, FAILED, QUEUED, RUNNING, Job
 from .progress import ProgressTracker, initial_detail
 from .store import PromptRecord
@@ -38,12 +42,14 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .jobs import JobService
+    from .reconcile import QueueReconciler
     from .retention import Retention
 
 log = logging.getLogger("myspinbot.recovery")
 
 MAX_REQUEUES = 1
-"""How often a restart may queue the same job again (a job that keeps crashing ComfyUI stops)."""
+"""How many started (and interrupted) runs a job may have and still be queued again by a restart:
+with 1, a job whose run was cut short runs once more; if that run is cut short too, it is lost."""
 
 LOST = "lost_on_restart"
 REQUEUED_MESSAGE = "queued again after a ComfyUI restart"
@@ -79,6 +85,7 @@ class JobRecovery:
         """Settle the unfinished jobs of the previous process; keep the re-runnable ones in ``pending``."""
         service, store = self.service, self.service.store
         result = Recovered()
+        remove_orphan_staging(service)  # uploads a crash cut short (leftovers.py)
         for job in store.with_status(CANCELING):
             service._finish(job, CANCELED)
             result.canceled.append(job.id)
@@ -100,9 +107,9 @@ class JobRecovery:
         record = self.service.store.prompt(job.id)
         if record is None:
             return "its workflow was not stored", {"reason": "no_prompt"}
-        if record.requeue_count >= self.max_requeues:
-            return ("it was already queued again after an earlier restart",
-                    {"reason": "requeued_before", "requeue_count": record.requeue_count})
+        if record.runs > self.max_requeues:
+            return (f"it started {record.runs} times and ComfyUI stopped during each run",
+                    {"reason": "runs_interrupted", "runs": record.runs})
         if job.pipeline not in self.service.pipelines:
             return f"pipeline '{job.pipeline}' no longer exists", {"reason": "unknown_pipeline"}
         missing = self.missing_inputs(job, record)
@@ -152,7 +159,7 @@ class JobRecovery:
             if why is not None or record is None:
                 self._lose(job, *(why or ("its workflow was not stored", {"reason": "no_prompt"})))
                 continue
-            # Counted before queueing: a job whose run crashes ComfyUI again is not re-run forever.
+            # Informational; the limit counts started runs (the service counts them as they start).
             store.save_prompt(record._replace(requeue_count=record.requeue_count + 1))
             self._reset(job, record)
             service._runs[job_id] = self._run(job, record)

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS output_uploads (
 
 # Columns added after the first release: (name, SQL type); added to older databases on open.
 _ADDED_COLUMNS = (("stage", "TEXT"), ("message", "TEXT"), ("progress_detail", "TEXT"))
+_ADDED_PROMPT_COLUMNS = (("runs", "INTEGER NOT NULL DEFAULT 0"),)
 
 _COLUMNS = ("id", "pipeline", "status", "created_at", "started_at", "completed_at", "progress", "params", "outputs",
             "error", "stage", "message", "progress_detail")
@@ -74,13 +75,15 @@ class PromptRecord(NamedTuple):
     """The API prompt a job was queued with, kept so a restarted ComfyUI can queue it again.
 
     ``output_nodes``: output name → node id; ``node_stages``: node id → stage name;
-    ``requeue_count``: how often a restart queued it again."""
+    ``requeue_count``: how often a restart queued it again; ``runs``: how often its prompt started
+    executing (``count_run``; ``save_prompt`` never changes it)."""
 
     job_id: str
     prompt: dict
     output_nodes: dict
     node_stages: dict
     requeue_count: int = 0
+    runs: int = 0
 
 
 class IdempotencyRecord(NamedTuple):
@@ -104,10 +107,11 @@ class JobStore:
         self._db.executescript(_SCHEMA)
         self._db.executescript(_PROMPTS_SCHEMA)
         self._db.executescript(_UPLOADS_SCHEMA)
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        for name, sql_type in _ADDED_COLUMNS:
-            if name not in present:
-                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+        for table, added in (("jobs", _ADDED_COLUMNS), ("job_prompts", _ADDED_PROMPT_COLUMNS)):
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, sql_type in added:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
     def close(self) -> None:
         with self._lock:
@@ -215,19 +219,27 @@ class JobStore:
 
     # --- job prompts (what a restart re-queues) and retention ------------------------------
     def save_prompt(self, record: PromptRecord) -> None:
-        """Record (or replace) the built prompt of a job."""
+        """Record (or replace) the built prompt of a job; its run count is kept (``count_run`` owns it)."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO job_prompts (job_id, prompt, output_nodes, node_stages, requeue_count) "
-                             "VALUES (?, ?, ?, ?, ?)", (record.job_id, json.dumps(record.prompt), json.dumps(record.output_nodes),
-                                                        json.dumps(record.node_stages), record.requeue_count))
+            self._db.execute("INSERT INTO job_prompts (job_id, prompt, output_nodes, node_stages, requeue_count) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET prompt = excluded.prompt, "
+                             "output_nodes = excluded.output_nodes, node_stages = excluded.node_stages, "
+                             "requeue_count = excluded.requeue_count",
+                             (record.job_id, json.dumps(record.prompt), json.dumps(record.output_nodes),
+                              json.dumps(record.node_stages), record.requeue_count))
+
+    def count_run(self, job_id: str) -> None:
+        """Count one more run of the job's prompt that started executing (recovery.py limits re-runs by it)."""
+        with self._lock:
+            self._db.execute("UPDATE job_prompts SET runs = runs + 1 WHERE job_id = ?", (job_id,))
 
     def prompt(self, job_id: str) -> PromptRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT job_id, prompt, output_nodes, node_stages, requeue_count FROM job_prompts "
+            row = self._db.execute("SELECT job_id, prompt, output_nodes, node_stages, requeue_count, runs FROM job_prompts "
                                    "WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             return None
-        return PromptRecord(row[0], json.loads(row[1]), json.loads(row[2]), json.loads(row[3]), row[4])
+        return PromptRecord(row[0], json.loads(row[1]), json.loads(row[2]), json.loads(row[3]), row[4], row[5])
 
     def delete_prompt(self, job_id: str) -> None:
         with self._lock:
