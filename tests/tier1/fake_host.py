@@ -34,6 +34,7 @@ class FakeHost:
         self.interrupts: list[str] = []  # prompt ids an interrupt was signalled to
         self.enqueue_delay = 0.0  # seconds enqueue awaits (to interleave concurrent submissions)
         self._callbacks = []
+        self._removed_callbacks = []
 
     async def enqueue(self, prompt_id: str, prompt: dict[str, Any]) -> None:
         if self.enqueue_delay:
@@ -47,6 +48,7 @@ class FakeHost:
     def cancel(self, prompt_id: str) -> str:
         if prompt_id in self.pending:
             self.pending.remove(prompt_id)
+            self._removed([prompt_id])  # the real host's dequeue is observed like core's delete
             return "pending"
         if prompt_id == self.running:
             self.interrupts.append(prompt_id)
@@ -55,6 +57,30 @@ class FakeHost:
 
     def queue_position(self, prompt_id: str) -> int | None:
         return self.pending.index(prompt_id) + 1 if prompt_id in self.pending else None
+
+    def clear(self) -> list[str]:
+        """Core's Clear queue (``POST /queue {"clear": true}``): every pending prompt is dropped."""
+        dropped, self.pending = self.pending, []
+        self._removed(dropped)
+        return dropped
+
+    def delete(self, prompt_id: str) -> None:
+        """Core's ``POST /queue {"delete": [prompt_id]}``."""
+        if prompt_id in self.pending:
+            self.pending.remove(prompt_id)
+            self._removed([prompt_id])
+
+    def _removed(self, prompt_ids: list[str]) -> None:
+        # Like the real host: observers hear of it on the event loop, after the removal.
+        if prompt_ids and self._removed_callbacks:
+            for cb in list(self._removed_callbacks):
+                asyncio.get_running_loop().call_soon(cb, list(prompt_ids))
+
+    def subscribe_removed(self, callback) -> None:
+        self._removed_callbacks.append(callback)
+
+    def active_prompts(self) -> set[str]:
+        return set(self.pending) | ({self.running} if self.running else set())
 
     def history(self, prompt_id: str):
         return self.histories.get(prompt_id)

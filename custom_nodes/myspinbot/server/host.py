@@ -14,6 +14,11 @@ EventCallback = Callable[[str, dict[str, Any]], None]
 ``execution_cached``, ``progress``, ``execution_success``, ``execution_error``,
 ``execution_interrupted``); always invoked on the event loop's thread."""
 
+RemovedCallback = Callable[[list[str]], None]
+"""``callback(prompt_ids)`` for pending prompts that left ComfyUI's queue without running (core's
+Clear queue, ``POST /queue {"clear": true}`` / ``{"delete": [...]}``, its job cancel route, or
+``Host.cancel``); always invoked on the event loop's thread, after the removal."""
+
 CancelOutcome = Literal["pending", "running", "not_found"]
 """What ``Host.cancel`` did: removed a pending prompt from the queue (``pending``), signalled an
 interrupt to the running prompt (``running``), or found the prompt neither pending nor running."""
@@ -42,3 +47,9 @@ class Host(Protocol):
     def queue_position(self, prompt_id: str) -> int | None:
         """1-based position of a pending prompt in the order the queue will start them (1 = next),
         or None when it is not pending (running, finished or unknown)."""
+
+    def subscribe_removed(self, callback: RemovedCallback) -> None:
+        """Call ``callback`` with the ids of pending prompts removed from the queue from now on."""
+
+    def active_prompts(self) -> set[str]:
+        """The ids of the prompts ComfyUI's queue holds now: pending or running."""

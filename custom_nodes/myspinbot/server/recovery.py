@@ -220,9 +220,15 @@ class JobRecovery:
                                                  "details": details})
 
 
-def install(app: "web.Application", recovery: JobRecovery, retention: "Retention | None" = None) -> None:
+def install(app: "web.Application", recovery: JobRecovery, retention: "Retention | None" = None) -> "QueueReconciler":
     """Run ``recovery.resume()`` and start ``retention`` when ``app`` starts (before it serves),
-    and stop ``retention`` when it shuts down."""
+    and stop ``retention`` when it shuts down. Also keeps queued jobs in step with ComfyUI's
+    queue (``reconcile.py``): removals observed from now on, the periodic check started once the
+    re-queued jobs are back in ComfyUI's queue. Returns that reconciler."""
+    from .reconcile import QueueReconciler
+
+    reconciler = QueueReconciler(recovery.service)
+    reconciler.observe()
 
     async def on_startup(_app: Any) -> None:
         try:
@@ -233,13 +239,16 @@ def install(app: "web.Application", recovery: JobRecovery, retention: "Retention
             log.exception("myspinbot: re-queueing the jobs of the previous ComfyUI process failed")
         if retention is not None:
             retention.start()
+        reconciler.start()
 
     async def on_cleanup(_app: Any) -> None:
+        await reconciler.stop()
         if retention is not None:
             await retention.stop()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    return reconciler
 
 
 def _strip_annotation(name: str) -> str:
