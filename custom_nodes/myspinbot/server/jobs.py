@@ -577,14 +577,23 @@ def encode_cursor(job: Job) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    """Raises 422 ``invalid_cursor`` for anything ``encode_cursor`` did not make."""
+    """Raises 422 ``invalid_cursor`` for anything ``encode_cursor`` did not make: too long, not
+    base64 of ``[finite number, job id]`` (so no deep nesting, NaN or surrogate reaches the store)."""
     try:
+        if len(cursor) > 200:  # encode_cursor makes about 80 characters; shorter input also bounds the nesting
+            raise ValueError(cursor)
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, job_id = json.loads(raw)
+        value = json.loads(raw)
+        if not isinstance(value, list) or len(value) != 2:
+            raise ValueError(cursor)
+        created_at, job_id = value
         if isinstance(created_at, bool) or not isinstance(created_at, (int, float)) or not isinstance(job_id, str):
             raise ValueError(cursor)
-        return float(created_at), job_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        created_at = float(created_at)
+        if not abs(created_at) < float("inf") or not re.fullmatch(r"[0-9a-f-]{1,64}", job_id):  # NaN fails the first
+            raise ValueError(cursor)
+        return created_at, job_id
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, UnicodeDecodeError):
         raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned", {"field": "cursor"}) from None
 
 

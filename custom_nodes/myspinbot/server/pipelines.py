@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -81,6 +82,8 @@ class Pipeline:
     stages: tuple[Stage, ...] = ()
     models: Callable[[dict[str, Any]], list[str]] = field(default=lambda values: [])
     """Names (from the model manifest) of the weights a job with these values needs."""
+    gpu: bool = False
+    """Whether the pipeline runs its models on a GPU (then it accepts longer speech: ``max_audio_s_gpu``)."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -149,10 +152,12 @@ def _coerce_value(param: Param, value: Any) -> Any:
         return value
     try:
         number = int(value) if param.kind == "integer" else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise bad(f"must be {'an integer' if param.kind == 'integer' else 'a number'}") from None
     if isinstance(value, bool):
         raise bad("must be a number")
+    if isinstance(number, float) and not math.isfinite(number):  # "NaN", "inf", "1e309"
+        raise bad("must be a finite number")
     if param.minimum is not None and number < param.minimum or param.maximum is not None and number > param.maximum:
         raise bad(f"must be between {param.minimum} and {param.maximum}")
     return number
@@ -487,4 +492,5 @@ def _infinitetalk_pipeline() -> Pipeline:
             Stage("store", (), "storing the outputs", weight=0.02),
         ),
         models=_infinitetalk_models,
+        gpu=True,
     )

@@ -21,7 +21,9 @@ from .api_errors import ApiError
 from .events import OUTPUT, PROGRESS, STATUS, JobEvent
 from .jobs import DEFAULT_PAGE, JobService
 from .model import TERMINAL, Job, asset_to_json, job_to_json, output_to_json, progress_to_json
-from .uploads import accept_audio, accept_image, read_multipart, sniff_asset
+from .input_limits import audio_limit, check_asset_audio, check_text_inputs, file_fields_of
+from .json_body import check_json_depth, read_json
+from .uploads import FormLimits, accept_audio, accept_image, read_multipart, sniff_asset
 from .metrics import Metrics, add_metrics_route
 from .webhooks import WebhookService, add_webhook_routes, webhook_from_request, with_webhook
 
@@ -31,7 +33,6 @@ PREFIX = "/myspinbot"
 _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _OUTPUT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-MAX_JSON_BYTES = 1 << 20
 JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options", "webhook"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -65,6 +66,9 @@ def api_base(request: web.Request) -> str:
 def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: WebhookService | None = None,
                metrics: Metrics | None = None) -> None:
     """Register the handlers on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
+
+    settings = service.settings
+    job_file_fields = file_fields_of(service.pipelines)
 
     def render(job: Job, request: web.Request) -> dict[str, Any]:
         body = job_to_json(job, api_base(request), service.queue_position(job))
@@ -107,30 +111,42 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
         kept = False
         try:
             if is_json:
-                body = await read_json(request)
+                body = await read_json(request, settings)
                 pipeline_name, inputs, request_hash = parse_json_submission(body)
                 webhook = webhook_from_request(webhooks, body.get("webhook"))
 
                 async def create() -> Job:
                     pipeline = service.pipeline(pipeline_name)
-                    return await service.submit(job_id, pipeline, service.resolve_inputs(pipeline, inputs))
+                    check_text_inputs(pipeline, inputs, settings)
+                    values = service.resolve_inputs(pipeline, inputs)
+                    await check_asset_audio(pipeline, inputs, values, service.host.input_dir, settings)
+                    return await service.submit(job_id, pipeline, values)
             else:
-                form = await read_multipart(request, staging, service.max_upload_bytes)
+                form = await read_multipart(request, staging, FormLimits.from_settings(settings, service.max_upload_bytes),
+                                            job_file_fields)
                 pipeline_name = form.fields.pop("pipeline", None)
                 request_hash = _hash({"pipeline": pipeline_name, "fields": form.fields, "files": form.sha256})
+                if "webhook" in form.fields:
+                    check_json_depth(form.fields["webhook"], settings.max_json_depth, "webhook")
                 webhook = webhook_from_request(webhooks, form.fields.pop("webhook", None), form=True)
 
                 async def create() -> Job:
                     pipeline = service.pipeline(pipeline_name)
+                    check_text_inputs(pipeline, form.fields, settings)
                     # A file parameter sent as a text field is an asset id, never a path.
                     values = service.resolve_inputs(pipeline, dict(form.fields), bare_asset_ids=True)
+                    await check_asset_audio(pipeline, form.fields, values, service.host.input_dir, settings)
                     for name, (path, client_name) in form.files.items():
                         param = pipeline.param(name)
                         if param is None or param.kind not in ("image", "audio"):
                             raise ApiError(422, "unknown_parameter", f"pipeline '{pipeline.name}' takes no file '{name}'", {"field": name})
                         if name in values:
                             raise ApiError(422, "conflicting_inputs", f"'{name}' given both as a file and as an asset id", {"field": name})
-                        accepted = accept_image(path) if param.kind == "image" else accept_audio(path, client_name)
+                        if param.kind == "image":
+                            check = functools.partial(accept_image, path, settings, name)
+                        else:
+                            check = functools.partial(accept_audio, path, client_name, audio_limit(settings, pipeline), name)
+                        accepted = await asyncio.get_running_loop().run_in_executor(None, check)  # decodes: off the loop
                         values[name] = accepted.relative_to(service.host.input_dir).as_posix()
                     return await service.submit(job_id, pipeline, values)
 
@@ -226,7 +242,8 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
     async def upload_asset(request: web.Request) -> web.Response:
         incoming = service.assets_dir() / f".incoming-{uuid.uuid4()}"
         try:
-            form = await read_multipart(request, incoming, service.max_upload_bytes)
+            form = await read_multipart(request, incoming, FormLimits.from_settings(settings, service.max_upload_bytes),
+                                        lambda fields: ("file",))
             extra = sorted(set(form.fields) | (set(form.files) - {"file"}))
             if extra:
                 raise ApiError(422, "unknown_parameter", f"unexpected field '{extra[0]}': send one file field 'file'",
@@ -234,7 +251,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
             if "file" not in form.files:
                 raise ApiError(422, "missing_file", "send the file in a multipart file field 'file'", {"field": "file"})
             path, _ = form.files["file"]
-            sniffed = await asyncio.get_running_loop().run_in_executor(None, sniff_asset, path)
+            sniffed = await asyncio.get_running_loop().run_in_executor(None, sniff_asset, path, settings)
             asset, created = service.store_asset(path, form.sha256["file"], form.sizes["file"], sniffed)
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
@@ -285,21 +302,6 @@ async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) 
     await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body, at most ``MAX_JSON_BYTES``. Raises 413 / 400 envelopes."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise ApiError(413, "body_too_large", f"the JSON body is larger than {MAX_JSON_BYTES} bytes", {"max_bytes": MAX_JSON_BYTES})
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise ApiError(413, "body_too_large", f"the JSON body is larger than {MAX_JSON_BYTES} bytes", {"max_bytes": MAX_JSON_BYTES})
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_body", f"the body is not valid JSON: {exc}") from None
-
-
 def parse_json_submission(body: Any) -> tuple[Any, dict[str, Any], str]:
     """``{"pipeline", "inputs", "options"}`` → (pipeline name, inputs with options merged in, request hash)."""
     if not isinstance(body, dict):
@@ -326,10 +328,6 @@ def idempotency_key(request: web.Request) -> str | None:
         raise ApiError(422, "invalid_idempotency_key", "an Idempotency-Key is 1 to 255 visible ASCII characters",
                        {"header": IDEMPOTENCY_HEADER})
     return key
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _hash(value: Any) -> str:

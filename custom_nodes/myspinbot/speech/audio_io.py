@@ -157,6 +157,39 @@ def probe_audio(source: AudioSource) -> dict:
     return info
 
 
+def count_audio_seconds(source: AudioSource, stop_after_s: float | None = None) -> float:
+    """Seconds of audio in the first audio stream, counted by decoding every frame: container
+    headers (a FLAC STREAMINFO, a WAV size) can lie, the decoded samples cannot.
+
+    Args:
+        source: a path, the file's bytes, or a readable binary file object.
+        stop_after_s: stop decoding at the first frame that takes the count past this many
+            seconds; the count returned is then greater than ``stop_after_s``.
+
+    Returns:
+        The seconds counted (0.0 for a stream with no samples). Frames are dropped as they are
+        counted, so memory stays at one frame whatever the length.
+
+    Raises:
+        InvalidInputError (code ``invalid_input``): as for ``load_audio``, but not for zero samples.
+    """
+    import av  # noqa: PLC0415
+
+    name = _describe(source)
+    seconds = 0.0
+    with _open_audio(source) as (container, stream):
+        try:
+            for frame in container.decode(stream):
+                if frame.sample_rate:
+                    seconds += frame.samples / float(frame.sample_rate)
+                if stop_after_s is not None and seconds > stop_after_s:
+                    break
+        except (av.FFmpegError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise InvalidInputError(f"{name} could not be decoded as audio ({reason})") from exc
+    return seconds
+
+
 def _as_2d(samples: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(samples)
     if array.ndim == 1:
