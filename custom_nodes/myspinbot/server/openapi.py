@@ -407,7 +407,8 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                         "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
                 "200": {"description": "Already stored (same bytes).", "content": _json(_ref("Asset")),
                         "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
-                "400": _error_response("invalid_asset (neither a readable image nor audio) or malformed_body."),
+                "400": _error_response("invalid_asset (neither a readable image nor audio), malformed_body or "
+                                       "client_disconnected."),
                 "413": {"$ref": "#/components/responses/PayloadTooLarge"},
                 "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
                 "422": unprocessable,
@@ -451,10 +452,15 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                         "Retry-After": {"description": "Seconds to wait before retrying.",
                                         "schema": {"type": "integer", "minimum": 0}}},
             "responses": {
-                "BadRequest": _error_response("malformed_body."),
+                "BadRequest": _error_response("malformed_body (not JSON, NaN/Infinity, a lone surrogate such as \\ud800), "
+                                              "body_too_deep (nested past MYSPINBOT_MAX_JSON_DEPTH), invalid_image / "
+                                              "invalid_audio (media that does not decode) or client_disconnected."),
                 "NotFound": _error_response("No such resource (job_not_found, asset_not_found)."),
                 "Unprocessable": _error_response("Invalid parameters; details.field names the field."),
-                "PayloadTooLarge": _error_response("file_too_large, field_too_large or body_too_large."),
+                "PayloadTooLarge": _error_response("A size limit was passed; details.limit names its MYSPINBOT_* setting "
+                                                   "(details.max the limit): file_too_large, request_too_large, "
+                                                   "too_many_parts, text_too_large, body_too_large, image_too_large, "
+                                                   "audio_too_long, script_too_long."),
                 "UnsupportedMediaType": _error_response("unsupported_media_type."),
                 "QueueFull": _error_response("queue_full: too many jobs are waiting; nothing was created.",
                                              {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}),
