@@ -1,7 +1,8 @@
 """Per-job webhooks (tier 1, fake host): Standard Webhooks signatures, validation of the
 ``webhook`` field, retries with backoff, attempts visible on the job, persistence across a
-restart. The receivers are real aiohttp servers on 127.0.0.1 started by the tests; the backoff
-is made tiny through the service's constructor."""
+restart. The receivers are real aiohttp servers on 127.0.0.1 started by the tests, so the
+services here allow-list 127.0.0.1 (``LOOPBACK_OK``; loopback is refused by default, see
+test_webhooks_addresses.py); the backoff is made tiny through the service's constructor."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from fake_host import clock, host, lite_body, service, upload_inputs  # noqa: F4
 from myspinbot.server.metrics import Metrics
 from myspinbot.server.model import Job
 from myspinbot.server.pipelines import node_by_title
+from myspinbot.server.settings import Settings
 from myspinbot.server.webhooks import (DEFAULT_RETRY_FOR_S, WebhookService, WebhookSpec, WebhookStore, parse_webhook,
                                        sign, verify, webhook_secret)
 from test_auth import AUTH, TOKEN, guarded_app
 
-FAST = {"backoff_s": (0.05, 0.05, 0.05), "then_s": 0.05, "timeout_s": 2.0}
+LOOPBACK_OK = Settings(webhook_allow=("127.0.0.1",))  # the test receivers listen on 127.0.0.1
+FAST = {"backoff_s": (0.05, 0.05, 0.05), "then_s": 0.05, "timeout_s": 2.0, "settings": LOOPBACK_OK}
 
 
 class Receiver:
@@ -176,7 +179,7 @@ async def test_a_receiver_failing_three_times_gets_the_fourth_with_a_valid_signa
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
     assert [a["status"] for a in attempts] == ["retry", "retry", "retry", "delivered"]
     assert [a["response_code"] for a in attempts] == [500, 503, 429, 204]
-    assert [a["error"] for a in attempts] == ["HTTP 500", "HTTP 503", "HTTP 429", None]
+    assert [a["error"] for a in attempts] == ["http_500", "http_503", "http_429", None]
     assert all(a["event"] == "job.completed" and a["at"] for a in attempts)
     assert [a["next_attempt_at"] is None for a in attempts] == [False, False, False, True]
     assert len({a["id"] for a in attempts}) == 1
@@ -241,7 +244,8 @@ async def test_a_receiver_that_never_answers_well_is_abandoned_after_the_retry_w
     receiver, url = await receiver_at(aiohttp_server, webhook_secret(TOKEN), codes=[500] * 100)
     seen = []
     webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), backoff_s=(0.02,), then_s=0.05,
-                              retry_for_s=0.3, timeout_s=1.0, on_attempt=lambda event, outcome: seen.append(outcome))
+                              retry_for_s=0.3, timeout_s=1.0, on_attempt=lambda event, outcome: seen.append(outcome),
+                              settings=LOOPBACK_OK)
     webhooks.listen(service.events)
     webhooks.register("job-1", WebhookSpec(url, ("job.completed",)))
     webhooks.start()
@@ -260,7 +264,8 @@ async def test_a_receiver_that_never_answers_well_is_abandoned_after_the_retry_w
 
 async def test_a_refused_connection_is_an_attempt_too(service, unused_tcp_port_factory):
     url = f"http://127.0.0.1:{unused_tcp_port_factory()}/hook"  # nothing listens there
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), backoff_s=(30.0,), timeout_s=1.0)
+    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), backoff_s=(30.0,), timeout_s=1.0,
+                              settings=LOOPBACK_OK)
     webhooks.listen(service.events)
     webhooks.register("job-2", WebhookSpec(url, ("job.completed",)))
     webhooks.start()
@@ -269,7 +274,7 @@ async def test_a_refused_connection_is_an_attempt_too(service, unused_tcp_port_f
         service.cancel("job-2")
         hook = await eventually(lambda: (w := webhooks.job_webhook("job-2"))["deliveries"] and w)
         [attempt] = hook["deliveries"]
-        assert attempt["status"] == "retry" and attempt["response_code"] is None and "Connect" in attempt["error"]
+        assert attempt["status"] == "retry" and attempt["response_code"] is None and attempt["error"] == "connect_failed"
         assert webhooks.pending_count() == 1
     finally:
         await webhooks.close()
