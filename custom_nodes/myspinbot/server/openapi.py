@@ -322,7 +322,9 @@ def build_openapi(pipelines: dict[str, Pipeline]) -> dict[str, Any]:
                     "422": _error_response("Invalid request: unknown_pipeline, missing_pipeline, unknown_parameter, "
                                            "invalid_parameter, missing_*, conflicting_inputs, invalid_asset_id, "
                                            "asset_not_found, asset_kind_mismatch, invalid_workflow, "
-                                           "idempotency_key_reused, invalid_idempotency_key; details.field names the field."),
+                                           "idempotency_key_reused, invalid_idempotency_key, invalid_webhook, webhooks_disabled, "
+                                           "webhook_address_refused (an internal address: see MYSPINBOT_WEBHOOK_ALLOW); "
+                                           "details.field names the field."),
                     "409": _error_response("asset_modified (an asset no longer holds its uploaded bytes: upload it "
                                            "again) or models_missing (details name the models and the fetch command)."),
                     "429": {"$ref": "#/components/responses/QueueFull"},
@@ -501,7 +503,8 @@ def _webhook_schemas() -> dict[str, Any]:
                            "attempt": {"type": "integer", "minimum": 1},
                            "status": {"type": "string", "enum": ["delivered", "retry", "abandoned"]},
                            "response_code": _nullable({"type": "integer"}),
-                           "error": _nullable({"type": "string"}),
+                           "error": {**_nullable({"type": "string"}),
+                                     "description": "connect_failed, timeout, http_<status> or address_refused."},
                            "at": timestamp,
                            "next_attempt_at": {**_nullable(timestamp), "description": "When it is tried again (status retry)."}},
         },
