@@ -103,8 +103,8 @@ class JobService:
     # --- lifecycle -----------------------------------------------------------------------
     def recover(self) -> int:
         """Settle the jobs a previous ComfyUI process left unfinished (``recovery.py``): ``canceling``
-        ones become ``canceled``; ``queued``/``running`` ones that cannot run again (already
-        re-queued once, no stored prompt, inputs gone) fail with ``lost_on_restart``; the rest are
+        ones become ``canceled``; ``queued``/``running`` ones that cannot run again (two runs
+        already cut short, no stored prompt, inputs gone) fail with ``lost_on_restart``; the rest are
         left for ``JobRecovery.resume`` to queue again once ComfyUI's server runs (the plugin
         does both). Returns how many were lost."""
         from .recovery import JobRecovery
