@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_CODE_PREFIX = re.compile(r"\[([a-z][a-z0-9_]*)\]")
+_CODE_PREFIX = re.compile(r"\[([a-z][a-z0-9_]*)\] ")
 
 
 class MySpinBotError(Exception):
@@ -112,9 +112,30 @@ class StorageError(MySpinBotError):
     code = "storage_unavailable"
 
 
-def code_from_message(message: str | None, default: str = "execution_error") -> str:
-    """Return the ``[code]`` at the start of ``message`` (as written by MySpinBotError), else ``default``."""
+def code_from_message(message: str | None, default: str = "execution_error", *,
+                      exception_type: str | None = None) -> str:
+    """The code of a pack error's message: a leading ``[code] `` as ``MySpinBotError`` writes it,
+    else ``default``. A ``[word]`` anywhere else (a file name such as ``portrait.png [input]``)
+    is not a code. ``exception_type``: the raised class as ComfyUI reports it
+    (``module.ClassName``); when given, only the pack's own error classes count."""
     if not message:
         return default
-    match = _CODE_PREFIX.search(message)
+    if exception_type is not None and not is_pack_error_type(exception_type):
+        return default
+    match = _CODE_PREFIX.match(message)
     return match.group(1) if match else default
+
+
+def is_pack_error_type(exception_type: str) -> bool:
+    """True for ``...myspinbot...errors.NoFaceDetectedError`` and any other ``MySpinBotError`` subclass."""
+    module, _, name = exception_type.rpartition(".")
+    return "myspinbot" in module and name in _pack_error_names()
+
+
+def _pack_error_names() -> set[str]:
+    names, todo = set(), [MySpinBotError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names

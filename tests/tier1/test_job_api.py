@@ -156,3 +156,16 @@ def test_restart_marks_unfinished_jobs_lost(host, service, tmp_path):
     assert restarted.recover() == 1
     assert restarted.get("a").status == "failed" and restarted.get("a").error["code"] == "lost_on_restart"
     assert restarted.get("b").status == "succeeded"
+
+
+def test_only_a_leading_code_of_the_packs_own_errors_counts():
+    from myspinbot.errors import NoFaceDetectedError, code_from_message
+
+    own = "myspinbot.errors.NoFaceDetectedError"
+    assert code_from_message(str(NoFaceDetectedError("no face")), exception_type=own) == "no_face_detected"
+    # A bracketed word elsewhere in a message (a ComfyUI annotated file name) is not a code.
+    assert code_from_message("Invalid image file: portrait.png [input]", exception_type="builtins.ValueError") == "execution_error"
+    assert code_from_message("cannot open portrait.png [input]", exception_type=own) == "execution_error"
+    # Another pack's exception that happens to start with brackets is not ours either.
+    assert code_from_message("[input] broken", exception_type="other_pack.errors.Boom") == "execution_error"
+    assert code_from_message("[no_face_detected] x", exception_type="custom_nodes.myspinbot.errors.NoFaceDetectedError") == "no_face_detected"

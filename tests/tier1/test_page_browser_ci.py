@@ -99,7 +99,7 @@ class ExecutingHost(FakeHost):
             log.exception("fake host: prompt %s failed", prompt_id)
             self.failures.append(f"{prompt_id}: {exc!r}")
             self._post("execution_error", prompt_id=prompt_id, node_id=animate_node, node_type="MySpinBotAnimatePortraitLite",
-                       exception_type=type(exc).__name__, exception_message=str(exc))
+                       exception_type=f"{type(exc).__module__}.{type(exc).__qualname__}", exception_message=str(exc))
             self._post("executing", node=None, prompt_id=prompt_id)
 
     def log_tail(self) -> str:  # for the browser helpers' failure messages

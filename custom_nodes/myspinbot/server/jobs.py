@@ -377,7 +377,7 @@ class JobService:
                 self._save_progress(job_id, run)
         elif event == "execution_error":
             message = str(data.get("exception_message") or "").strip()
-            code = code_from_message(message)
+            code = code_from_message(message, exception_type=data.get("exception_type") or None)
             run.error = {
                 "code": code,
                 "message": message.split("] ", 1)[1] if message.startswith(f"[{code}] ") else message,
