@@ -2,7 +2,7 @@
 // Plain ES module, no build step. Every request goes to the job API below this page's own path, so
 // the page works at /myspinbot/, /api/myspinbot/ and behind a reverse-proxy prefix.
 
-const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
+const TERMINAL = new Set(["succeeded", "failed", "canceled", "expired"]);
 const ACTIVE = new Set(["queued", "running", "canceling"]);
 const STORE_KEY = "myspinbot.submissions.v1";
 const TOKEN_KEY = "myspinbot.token.v1";
