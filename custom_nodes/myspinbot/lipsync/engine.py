@@ -1,0 +1,225 @@
+"""Streaming Wav2Lip lip sync: a face image or video and a speech track become an MP4.
+
+Follows the inference procedure of "A Lip Sync Expert Is All You Need for Speech to Lip
+Generation In the Wild" (Prajwal et al., ACM MM 2020) as ``inference.py`` of Rudrabha/Wav2Lip
+runs it: one 16-frame mel window per video frame (:mod:`.mel`), a face box per frame smoothed
+over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 96 crop with
+its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
+the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
+memory does not grow with the clip, and the video lasts as long as the audio (to within one
+frame, the source looped or the still repeated). Frames without a face pass through unchanged
+and are counted. Imports no ComfyUI module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..animate.long_audio import frames_for_audio
+from ..errors import InvalidInputError
+from ..speech.audio_io import load_audio, resample, to_mono
+from ..video.sizing import even_size
+from ..video.writer import Mp4Writer
+from .boxes import BoxSettings, BoxSmoother, FaceBox, find_face_box
+from .mel import WAV2LIP_MEL, WINDOW_FRAMES, melspectrogram, window_starts
+from .paste import face_crop, lower_face_weight, model_input, paste_face
+from .source import FaceSource, open_face_source
+
+Generator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``model(mel [B, 1, 80, 16], faces [B, 6, 96, 96]) -> [B, 3, 96, 96]`` (a Wav2Lip)."""
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LipSyncSettings:
+    """Knobs of :func:`lip_sync`.
+
+    Attributes:
+        batch_size: frames per generator call.
+        boxes: face box padding and smoothing.
+        still_fps: frame rate of the output for a still image.
+        blend_top: where the pasted region starts, as a fraction of the face box height.
+        crf: x264 quality of the output (lower is better).
+    """
+
+    batch_size: int = 16
+    boxes: BoxSettings = field(default_factory=BoxSettings)
+    still_fps: float = 25.0
+    blend_top: float = 0.5
+    crf: int = 18
+
+    def __post_init__(self) -> None:
+        if int(self.batch_size) < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.blend_top < 1.0:
+            raise InvalidInputError(f"blend_top must be in [0, 1), got {self.blend_top}")
+
+
+@dataclass(frozen=True)
+class LipSyncResult:
+    """What :func:`lip_sync` wrote.
+
+    Attributes:
+        path: the MP4.
+        frames: video frames written; ``fps``: their rate; ``width``, ``height``: px.
+        frames_synced: frames whose mouth was redrawn.
+        frames_without_face: frames passed through because no face was found.
+        source_frames: distinct source frames used (fewer than ``frames`` when looped).
+        audio_seconds, video_seconds: durations in seconds.
+    """
+
+    path: Path
+    frames: int
+    fps: float
+    width: int
+    height: int
+    frames_synced: int
+    frames_without_face: int
+    source_frames: int
+    audio_seconds: float
+    video_seconds: float
+
+
+def _frames_with_boxes(source: FaceSource, total: int,
+                      settings: BoxSettings) -> Iterator[tuple[int, np.ndarray, FaceBox | None]]:
+    """``total`` frames as ``(source index, frame, smoothed box)``: the source's frames are
+    detected once, on the first pass, then looped with the boxes found then."""
+    smoother: BoxSmoother[tuple[int, np.ndarray]] = BoxSmoother(settings.smooth_window)
+    boxes: list[FaceBox | None] = []
+    reader = source.frames()
+    try:
+        for j, frame in enumerate(reader):
+            if j >= total:
+                break
+            for (index, item), box in smoother.push((j, frame), find_face_box(frame, settings)):
+                boxes.append(box)
+                yield index, item, box
+    finally:
+        reader.close()
+    for (index, item), box in smoother.finish():
+        boxes.append(box)
+        yield index, item, box
+    if not boxes:
+        raise InvalidInputError(f"no frame could be read from {source.path}")
+    done = len(boxes)
+    while done < total:  # the source is shorter than the audio: play it again
+        reader = source.frames()
+        try:
+            for j, frame in enumerate(reader):
+                if done >= total or j >= len(boxes):
+                    break
+                yield j, frame, boxes[j]
+                done += 1
+        finally:
+            reader.close()
+
+
+def _device_dtype(model: Generator) -> tuple[torch.device, torch.dtype]:
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    if first is None:
+        return torch.device("cpu"), torch.float32
+    return first.device, first.dtype
+
+
+class _Batcher:
+    """Runs the generator on the frames of one batch that have a face and pastes the results."""
+
+    def __init__(self, model: Generator, mel: np.ndarray, starts: np.ndarray, weight: np.ndarray):
+        self.model, self.mel, self.starts, self.weight = model, mel, starts, weight
+        self.device, self.dtype = _device_dtype(model)
+
+    @torch.inference_mode()
+    def __call__(self, batch: list[tuple[int, np.ndarray, FaceBox | None]]) -> list[np.ndarray]:
+        faces = [(k, index, frame, box) for k, (index, frame, box) in enumerate(batch) if box is not None]
+        out = [frame for _, frame, _ in batch]
+        if not faces:
+            return out
+        crops = np.stack([face_crop(frame, box) for _, _, frame, box in faces])
+        windows = np.stack([self.mel[:, self.starts[index]:self.starts[index] + WINDOW_FRAMES]
+                            for _, index, _, _ in faces])[:, None]
+        x = torch.from_numpy(model_input(crops)).to(self.device, self.dtype)
+        m = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device, self.dtype)
+        pred = self.model(m, x).float().clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
+        for (k, _, frame, box), face in zip(faces, pred):
+            out[k] = paste_face(frame, face, box, self.weight)
+        return out
+
+
+def lip_sync(
+    model: Generator,
+    face: str | os.PathLike,
+    audio: str | os.PathLike,
+    output: str | os.PathLike,
+    settings: LipSyncSettings = LipSyncSettings(),
+    progress: Progress | None = None,
+) -> LipSyncResult:
+    """Lip-sync the face in ``face`` to the speech in ``audio`` and write ``output`` (MP4).
+
+    Args:
+        model: a loaded Wav2Lip (see :func:`.loader.load_wav2lip`), or any callable with its
+            signature; inputs are sent to its parameters' device and dtype.
+        face: a still image (png, jpg, jpeg, webp, bmp) or a video of the speaker.
+        audio: any audio (or media) file PyAV decodes; it is muxed unchanged (mixed to mono
+            if it has more than two channels) and resampled to 16 kHz mono for the mel.
+        output: the MP4 to write (H.264 yuv420p + AAC); an odd frame side is cropped by 1 px.
+        settings: see :class:`LipSyncSettings`.
+        progress: called as ``progress(frames_done, frames_total)`` after each batch.
+
+    Returns:
+        A :class:`LipSyncResult`; ``frames = ceil(audio_seconds * fps)``.
+
+    Raises:
+        InvalidInputError: unreadable face or audio file, or frames too small to encode.
+        Errors of the generator or the encoder propagate (the partial MP4 is removed).
+    """
+    source = open_face_source(face, settings.still_fps)
+    samples, rate = load_audio(audio)
+    mux = to_mono(samples) if samples.shape[0] > 2 else samples
+    speech = resample(to_mono(samples), rate, WAV2LIP_MEL.sample_rate)[0]
+    mel = melspectrogram(speech)
+    if mel.shape[1] < WINDOW_FRAMES:  # under 0.2 s of audio: pad with silence
+        mel = np.pad(mel, ((0, 0), (0, WINDOW_FRAMES - mel.shape[1])), constant_values=WAV2LIP_MEL.floor_value)
+    total = frames_for_audio(samples.shape[1], rate, source.fps)
+    starts = window_starts(mel.shape[1], source.fps, num_frames=total)
+    width, height = even_size(source.width, source.height)
+    run = _Batcher(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
+
+    synced = missing = written = source_frames = 0
+    batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
+    with Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf) as writer:
+        def flush() -> None:
+            nonlocal written
+            for frame in run(batch):
+                writer.write(np.ascontiguousarray(frame[:height, :width]))
+                written += 1
+            batch.clear()
+            if progress is not None:
+                progress(written, total)
+
+        for index, (j, frame, box) in enumerate(_frames_with_boxes(source, total, settings.boxes)):
+            if frame.shape[:2] != (source.height, source.width):
+                raise InvalidInputError(f"frame {j} of {source.path} is {frame.shape[1]}x{frame.shape[0]}, "
+                                        f"expected {source.width}x{source.height}")
+            source_frames = max(source_frames, j + 1)
+            if box is None:
+                missing += 1
+            else:
+                synced += 1
+            batch.append((index, frame, box))
+            if len(batch) >= settings.batch_size:
+                flush()
+        if batch:
+            flush()
+    return LipSyncResult(
+        path=Path(output), frames=written, fps=source.fps, width=width, height=height,
+        frames_synced=synced, frames_without_face=missing,
+        source_frames=source_frames,
+        audio_seconds=samples.shape[1] / rate, video_seconds=written / source.fps,
+    )
