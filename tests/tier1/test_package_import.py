@@ -45,3 +45,15 @@ def test_requirements_stay_loose():
         name = line.split("<")[0].split(">")[0].split("=")[0].split("[")[0].lower()
         if name in {"torch", "torchvision", "torchaudio", "numpy", "transformers", "huggingface_hub", "huggingface-hub"}:
             assert name == line.lower(), f"{name} must not be pinned: {line}"
+
+
+def test_pyproject_and_requirements_list_the_same_dependencies():
+    """An install driven by pyproject (Comfy Registry, ``pip install .``) gets what requirements.txt gets."""
+    import tomllib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    listed = [line.strip() for line in (repo / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    declared = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(listed) == sorted(declared)
