@@ -35,14 +35,14 @@ def silent_flac(seconds: float = 3600.0, rate: int = 16000, claim_s: float | Non
     import av
 
     out = io.BytesIO()
-    block = rate * 10
-    silence = np.zeros((1, block), np.int16)
+    total, block = int(seconds * rate), rate * 10
     with av.open(out, "w", format="flac") as container:
         stream = container.add_stream("flac", rate=rate)
         stream.layout = "mono"
-        for index in range(int(seconds * rate) // block):
+        for start in range(0, total, block):
+            silence = np.zeros((1, min(block, total - start)), np.int16)
             frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
-            frame.sample_rate, frame.pts = rate, index * block
+            frame.sample_rate, frame.pts = rate, start
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
