@@ -126,9 +126,10 @@ def test_12s_infinitetalk_job_succeeds_with_local_and_stored_video(comfy_clone, 
     elapsed = time.monotonic() - t0
     print(f"infinitetalk job: {elapsed:.1f} s, stages {stages}")
     assert done["status"] == "succeeded", json.dumps(done, indent=1)[-4000:] + "\n" + comfy_clone.log_tail(60)
-    # progress went through the animation and the upscaling, in that order
+    # progress went through the animation and then the upscaling (ComfyUI may run the upscale
+    # model's loader, which belongs to the upscale stage, before anything else)
     assert "animate" in stages and "upscale" in stages, stages
-    assert stages.index("animate") < stages.index("upscale"), stages
+    assert "upscale" in stages[stages.index("animate"):], stages
 
     # 3+ windows (300 frames: 81 + 3 x 72 + a tail window)
     log = comfy_clone.log_text()
