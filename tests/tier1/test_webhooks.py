@@ -329,8 +329,8 @@ async def test_replays_and_failed_submissions_register_no_extra_webhook(stack, h
     host.reject_next = True
     rejected = await client.post("/myspinbot/jobs", json={**lite_body(portrait, audio, seed=5), "webhook": {"url": url}})
     assert rejected.status == 422
-    with webhooks.store._lock:
-        rows = webhooks.store._db.execute("SELECT job_id FROM webhooks").fetchall()
+    with webhooks.store.db.read() as conn:
+        rows = conn.execute("SELECT job_id FROM webhooks").fetchall()
     assert rows == [((await first.json())["id"],)]
 
 

@@ -176,7 +176,7 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
     settings = settings if settings is not None else service.settings
     auth = ApiAuth.for_listen(load_token(user_dir, settings.api_token), listen, cors=cors)
     metrics = Metrics(service)
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(auth.token.value),
+    webhooks = WebhookService(WebhookStore(service.store.db), webhook_secret(auth.token.value),
                               on_attempt=metrics.observe_delivery, settings=settings)
     webhooks.listen(service.events)
     metrics.track_webhooks(webhooks.pending_count)

@@ -104,8 +104,7 @@ class Retention:
         job.status = EXPIRED
         job.outputs = []
         job.message = f"expired: finished {was} more than {self.days:g} days ago; its files were removed"
-        self.service.store.save(job)
-        self.service.store.delete_prompt(job.id)
+        self.service.store.expire(job)  # the row and the rows only a live job needs, in one transaction
         host = self.service.host
         for root in (host.output_dir, host.input_dir):
             folder = job_folder(root, job.id)

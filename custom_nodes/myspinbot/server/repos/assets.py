@@ -1,0 +1,27 @@
+"""The ``assets`` table: uploaded inputs, content-addressed (the id is the sha256 of the bytes)."""
+
+from __future__ import annotations
+
+from ..db import Database
+from ..model import Asset
+
+COLUMNS = ("id", "kind", "content_type", "size_bytes", "path", "created_at")
+
+
+class AssetsRepo:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def add(self, asset: Asset) -> Asset:
+        """Record an asset unless one with its id exists; returns the stored record."""
+        with self.db.transaction() as conn:
+            conn.execute(f"INSERT OR IGNORE INTO assets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                         tuple(getattr(asset, c) for c in COLUMNS))
+            stored = self.get(asset.id)
+        assert stored is not None
+        return stored
+
+    def get(self, asset_id: str) -> Asset | None:
+        with self.db.read() as conn:
+            row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        return Asset(**dict(zip(COLUMNS, row))) if row else None
