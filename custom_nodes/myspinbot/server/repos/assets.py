@@ -6,6 +6,7 @@ from ..db import Database
 from ..model import Asset
 
 COLUMNS = ("id", "kind", "content_type", "size_bytes", "path", "created_at")
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM assets WHERE id = ?"
 
 
 class AssetsRepo:
@@ -17,11 +18,10 @@ class AssetsRepo:
         with self.db.transaction() as conn:
             conn.execute(f"INSERT OR IGNORE INTO assets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                          tuple(getattr(asset, c) for c in COLUMNS))
-            stored = self.get(asset.id)
-        assert stored is not None
-        return stored
+            row = conn.execute(_SELECT, (asset.id,)).fetchone()
+        return Asset(**dict(zip(COLUMNS, row)))
 
     def get(self, asset_id: str) -> Asset | None:
         with self.db.read() as conn:
-            row = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM assets WHERE id = ?", (asset_id,)).fetchone()
+            row = conn.execute(_SELECT, (asset_id,)).fetchone()
         return Asset(**dict(zip(COLUMNS, row))) if row else None
