@@ -93,11 +93,11 @@ def test_cancel_dequeues_or_interrupts_only_its_prompt(comfy_host_module, atomic
         queue.put(number, prompt_id)
     queue.start_next()  # "a" runs
 
-    assert host.cancel("b") == "pending"
+    assert host.cancel("b") == "dequeued"
     assert [item[1] for item in queue.queue] == ["c"] and interrupts == []
-    assert host.cancel("c") == "pending" and queue.queue == []
+    assert host.cancel("c") == "dequeued" and queue.queue == []
     assert host.cancel("zzz") == "not_found" and interrupts == []
-    assert host.cancel("a") == "running"
+    assert host.cancel("a") == "interrupted"
     assert interrupts == ([("atomic", "a")] if atomic else [("global", True)])
 
 

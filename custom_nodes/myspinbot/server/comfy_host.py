@@ -13,7 +13,7 @@ import execution
 import folder_paths
 
 from .api_errors import ApiError
-from .host import CancelOutcome, EventCallback, RemovedCallback
+from .host import DEQUEUED, INTERRUPTED, NOT_FOUND, CancelOutcome, EventCallback, RemovedCallback
 
 log = logging.getLogger("myspinbot.host")
 
@@ -141,7 +141,7 @@ class PromptServerHost:
         queue = self._server.prompt_queue
         if queue.delete_queue_item(lambda item: item[1] == prompt_id):
             log.info("myspinbot: removed pending prompt %s from the queue", prompt_id)
-            return "pending"
+            return DEQUEUED
         interrupt_if_running = getattr(queue, "interrupt_if_running", None)
         if interrupt_if_running is not None:  # newer ComfyUI: the same check-and-signal, atomic
             interrupted = bool(interrupt_if_running(prompt_id))
@@ -153,8 +153,8 @@ class PromptServerHost:
                     comfy.model_management.interrupt_current_processing(True)
         if interrupted:
             log.info("myspinbot: interrupting running prompt %s", prompt_id)
-            return "running"
-        return "not_found"
+            return INTERRUPTED
+        return NOT_FOUND
 
     def queue_position(self, prompt_id: str) -> int | None:
         _, pending = self._snapshot()
