@@ -80,3 +80,20 @@ def test_the_checks_see_fstrings_and_skip_prose(tmp_path):
     assert [bool(ROUTE.search(v)) for v in ("/myspinbot", "GET /myspinbot/jobs", "/api/myspinbot/x", "user/myspinbot/t",
                                            "/myspinbotx")] == [True, True, True, False, False]
     assert [v for _, v in string_literals(module, skip_keys=True)].count("queued") == 1
+
+
+def environment_reads(path: Path) -> list[int]:
+    """Lines of ``os.environ`` / ``os.getenv`` / ``environ`` imported from ``os`` in a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    lines = [node.lineno for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb", "putenv")
+             and isinstance(node.value, ast.Name) and node.value.id == "os"]
+    lines += [node.lineno for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "os"
+              and any(a.name in ("environ", "getenv", "environb") for a in node.names)]
+    return lines
+
+
+def test_the_job_api_reads_the_environment_in_one_place():
+    """``Settings.from_env`` (called once, by ``plugin.attach``); everything else gets ``Settings``."""
+    found = {where(p): lines for p in sorted(SERVER_DIR.rglob("*.py")) if (lines := environment_reads(p))}
+    assert list(found) == ["server/settings.py"], found

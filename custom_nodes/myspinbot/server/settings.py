@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, repr=False, description="the bearer token; generated into the user dir when unset")
     protect_comfyui: bool = Field(False, description="put the token in front of ComfyUI's own routes too")
 
-    # --- queue (jobs.py) --------------------------------------------------------------------
+    # --- queue (jobs/service.py, reconcile.py) ------------------------------------------
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
     reconcile_interval_s: float = Field(30.0, gt=0, description="how often queued jobs are checked against ComfyUI's queue")
 
