@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from myspinbot.server.api_errors import ApiError
@@ -49,10 +48,10 @@ class FakeHost:
         if prompt_id in self.pending:
             self.pending.remove(prompt_id)
             self._removed([prompt_id])  # the real host's dequeue is observed like core's delete
-            return "pending"
+            return "dequeued"
         if prompt_id == self.running:
             self.interrupts.append(prompt_id)
-            return "running"
+            return "interrupted"
         return "not_found"
 
     def queue_position(self, prompt_id: str) -> int | None:
@@ -118,7 +117,7 @@ class FakeHost:
         self.emit("executing", node=None, prompt_id=prompt_id)
 
 
-# --- shared tier-1 fixtures of the job API tests (import them into a test module to use them) ---
+# --- helpers of the job API tests (their fixtures are in conftest.py) ---
 
 class Clock:
     """A settable clock for the service (Unix seconds); each reading advances it by ``step``."""
@@ -131,34 +130,65 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def host(tmp_path):
-    return FakeHost(tmp_path)
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def service(host, clock):
-    from myspinbot.server.jobs import JobService
-    from myspinbot.server.pipelines import builtin_pipelines
-    from myspinbot.server.store import JobStore
-
-    return JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=clock, max_queued=100)
-
-
-@pytest.fixture
-async def client(aiohttp_client, service):
-    from myspinbot.server.routes import add_routes
-
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
+def serve_routes(app: web.Application, routes: web.RouteTableDef) -> web.Application:
+    """Add ``routes`` to ``app`` as ComfyUI's server does when it starts: each one under ``/api`` too."""
+    mirror = web.RouteTableDef()
+    for route in routes:
+        mirror.route(route.method, "/api" + route.path, **route.kwargs)(route.handler)
+    app.add_routes(mirror)
     app.add_routes(routes)
-    return await aiohttp_client(app)
+    return app
+
+
+def compose_app(host, settings=None, *, clock=None, listen: str = "127.0.0.1", models_root: Path | None = None,
+                **options: Any):
+    """The job API exactly as ``plugin.attach`` builds it (``server.app.compose``), over ``host``,
+    on a plain aiohttp app with every route mirrored under ``/api``; returns the ``Api``.
+
+    ``settings``: default ``Settings()``; ``listen``: loopback by default (the token optional);
+    ``models_root``: the model manager's folder (default ``models_dir(host)``, empty: no model is
+    present); ``options``: more ``compose`` keyword arguments."""
+    from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
+    from myspinbot.models.manager import ModelManager
+    from myspinbot.models.manifest import load_manifest
+    from myspinbot.server.app import Models, compose
+    from myspinbot.server.settings import Settings
+
+    models = models_root if models_root is not None else models_dir(host)
+    manifest = load_manifest()
+    options.setdefault("models", Models(ModelManager(ModelLocator(models_dir_folder_dirs(models), manifest), manifest, models),
+                                        engines=lambda: {}))
+    if clock is not None:
+        options["clock"] = clock
+    app, routes = web.Application(), web.RouteTableDef()
+    api = compose(host, settings if settings is not None else Settings(), app=app, routes=routes, listen=listen, **options)
+    serve_routes(app, routes)
+    return api
+
+
+def models_dir(host: FakeHost) -> Path:
+    """The model folder ``compose_app`` gives the model manager by default: ``<host root>/models``."""
+    return host.user_dir.parent / "models"
+
+
+def place_models(host: FakeHost, names) -> None:
+    """Put (empty) files of the named manifest models where the default model folder expects them:
+    the job API's preflight only checks that they are there."""
+    from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
+
+    locator = ModelLocator(models_dir_folder_dirs(models_dir(host)))
+    for name in names:
+        entry = locator.entry(name)
+        folder = locator.expected_dir(entry)
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in entry.files:
+            (folder / file.filename).touch()
+
+
+def restart(old: FakeHost, clock=None, settings=None, **options: Any):
+    """A new ComfyUI process on ``old``'s folders: an empty queue, the same job store, the job API
+    composed again as production does (so the jobs it left are settled: ``api.recovered``)."""
+    return compose_app(FakeHost(old.input_dir.parent), settings, clock=clock, **options)
 
 
 def file_form(name: str, payload: bytes, filename: str, content_type: str = "application/octet-stream", **fields: str):

@@ -3,7 +3,7 @@ never used by a job; uploading the same bytes again repairs it (tier 1, fake hos
 
 from __future__ import annotations
 
-from fake_host import client, clock, host, lite_body, service, upload, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload, upload_inputs  # noqa: F401
 
 
 async def test_an_overwritten_asset_is_refused_and_a_reupload_repairs_it(client, host, service, fixtures_dir):

@@ -2,10 +2,10 @@
 non-loopback listening, the token file, and path parameters / upload names that try to leave
 the pack's folders.
 
-``guarded_app`` builds the app the way the plugin does on ComfyUI's: every route of the pack
-(jobs, webhooks, metrics, models, page) mirrored under ``/api``, and the guard appended as a
-middleware after the app exists. The route checks iterate over the app's router, so a route
-added later is covered without touching these tests."""
+``guarded_api`` builds the app with the plugin's own composition root (``server.app.compose``):
+every route of the pack (jobs, webhooks, metrics, models, page, session) mirrored under ``/api``
+as ComfyUI does, and the guard, opening exactly what it opens in production. The route checks
+iterate over the app's router, so a route added later is covered without touching these tests."""
 
 from __future__ import annotations
 
@@ -20,49 +20,24 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from fake_host import client, clock, host, lite_body, service, upload, upload_inputs  # noqa: F401
-from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
-from myspinbot.models.manager import ModelManager
-from myspinbot.models.manifest import load_manifest
+from fake_host import compose_app, lite_body, upload, upload_inputs  # noqa: F401
 from myspinbot.server.auth import ApiAuth, ApiToken, is_loopback_listen, load_token, token_path
-from myspinbot.server.guard import HEALTH_PATH, ApiGuard, setup_access
+from myspinbot.server.guard import HEALTH_PATH, SESSION_PATH
+from myspinbot.server.page import PAGE_ROUTES
 from myspinbot.server.settings import Settings
-from myspinbot.server.models_routes import add_model_routes
 from myspinbot.server.pipelines import node_by_title
-from myspinbot.server.routes import add_routes
 
 TOKEN = "tier1-token-0123456789abcdefghijklmnopqrstuvwxyz"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JOB_UUID = "00000000-0000-4000-8000-000000000000"
 
 
-def pack_routes(service, tmp_path, *, webhooks=None, metrics=None) -> web.RouteTableDef:
-    """Every route the plugin registers for the pack."""
-    table = web.RouteTableDef()
-    add_routes(table, service, webhooks=webhooks, metrics=metrics)
-    manifest = load_manifest()
-    models = tmp_path / "models"
-    add_model_routes(table, ModelManager(ModelLocator(models_dir_folder_dirs(models), manifest), manifest, models),
-                     nodes=[], pipeline_models={}, engines=lambda: {})
-    try:
-        from myspinbot.server.page import add_page_routes
-    except ImportError:
-        add_page_routes = None
-    if add_page_routes is not None:
-        add_page_routes(table)
-    return table
-
-
-def guarded_app(service, tmp_path, *, listen: str, token: str = TOKEN, webhooks=None, metrics=None) -> web.Application:
-    table = pack_routes(service, tmp_path, webhooks=webhooks, metrics=metrics)
-    app = web.Application()
-    mirror = web.RouteTableDef()  # ComfyUI serves every route under /api too
-    for route in table:
-        mirror.route(route.method, "/api" + route.path, **route.kwargs)(route.handler)
-    app.add_routes(mirror)
-    app.add_routes(table)
-    ApiGuard(ApiAuth.for_listen(token, listen), metrics).install(app)  # after construction, as on ComfyUI's app
-    return app
+def guarded_api(host, *, listen: str, token: str = TOKEN, settings: Settings | None = None, **options):
+    """The job API over ``host`` as the plugin composes it, ComfyUI listening on ``listen``, the
+    API token ``token`` (``settings.api_token``; other settings from ``settings``); ``options``:
+    more ``compose`` keyword arguments. Returns the ``Api`` (its ``app`` is not started)."""
+    base = settings if settings is not None else Settings()
+    return compose_app(host, base.model_copy(update={"api_token": token}), listen=listen, **options)
 
 
 def concrete(path: str) -> str:
@@ -82,15 +57,19 @@ def pack_requests(app: web.Application) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-async def open_client(aiohttp_client, service, tmp_path):
+async def open_client(aiohttp_client, host):
     """ComfyUI on a non-loopback address: the token is required."""
-    return await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0,::"))
+    return await aiohttp_client(guarded_api(host, listen="0.0.0.0,::").app)
 
 
 @pytest.fixture
-async def local_client(aiohttp_client, service, tmp_path):
+async def local_client(aiohttp_client, host):
     """ComfyUI on loopback: the token is optional, a wrong one is refused."""
-    return await aiohttp_client(guarded_app(service, tmp_path, listen="127.0.0.1"))
+    return await aiohttp_client(guarded_api(host, listen="127.0.0.1").app)
+
+
+OPEN_ROUTES = frozenset({HEALTH_PATH, SESSION_PATH, *PAGE_ROUTES})
+"""What the production guard opens (``guard.setup_access``): checked in the page and session tests."""
 
 
 def assert_unauthorized(response, body=None) -> None:
@@ -129,9 +108,11 @@ async def test_every_route_but_health_is_401_without_the_token_and_open_with_it(
             if template == HEALTH_PATH:
                 assert r.status == 200, (method, path)
                 continue
+            if template in OPEN_ROUTES:  # the page's static files and the sign-in route: no job data
+                continue
             assert_unauthorized(r, await r.json() if method != "HEAD" else None)
         r = await open_client.request(method, path, headers=AUTH, allow_redirects=False)
-        assert r.status != 401, (method, path, r.status)
+        assert r.status != 401 or (template, method) == (SESSION_PATH, "POST"), (method, path, r.status)  # no body: no token
         assert r.status < 500, (method, path, r.status, await r.text())
     for path in ("/myspinbot/health", "/myspinbot/jobs", "/myspinbot/openapi.json", "/myspinbot/metrics",
                  "/myspinbot/webhooks/secret", "/myspinbot/models", "/myspinbot/capabilities",
@@ -156,8 +137,8 @@ async def test_the_token_is_checked_in_constant_time_and_scheme_is_case_insensit
     assert auth.matches(TOKEN) and not auth.matches(TOKEN + "x") and not auth.matches("")
 
 
-async def test_other_routes_of_the_app_are_left_alone(aiohttp_client, service, tmp_path):
-    app = guarded_app(service, tmp_path, listen="0.0.0.0")
+async def test_other_routes_of_the_app_are_left_alone(aiohttp_client, host):
+    app = guarded_api(host, listen="0.0.0.0").app
     async def prompt(request: web.Request) -> web.Response:
         return web.json_response({"comfy": True})
 
@@ -223,37 +204,25 @@ def test_a_token_file_others_can_read_is_restricted_and_an_empty_one_replaced(tm
     assert fresh.source == "generated" and path.read_text().strip() == fresh.value
 
 
-async def test_setup_access_on_a_started_loop_never_prints_or_logs_the_token(aiohttp_client, service, tmp_path,
-                                                                               caplog, capsys):
+async def test_setup_access_on_a_started_loop_never_prints_or_logs_the_token(aiohttp_client, host, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    app = web.Application()
-    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", settings=Settings.defaults())
+    api = compose_app(host, Settings.defaults(), listen="0.0.0.0")  # the token generated into the user dir
+    access, app = api.access, api.app
     token = access.auth.token.value
     assert access.auth.required and access.guard in [getattr(m, "__self__", None) for m in app.middlewares]
-    table = pack_routes(service, tmp_path, webhooks=access.webhooks, metrics=access.metrics)
-    app.add_routes(table)
     c = await aiohttp_client(app)
     assert (await c.get("/myspinbot/jobs")).status == 401
     assert (await c.get("/myspinbot/jobs", headers={"Authorization": f"Bearer {token}"})).status == 200
     assert (await c.get("/myspinbot/jobs", headers={"Authorization": f"Bearer {token[:-2]}"})).status == 401
     assert token not in "".join(capsys.readouterr())
     assert token not in caplog.text and token[:-2] not in caplog.text
-    await access.webhooks.close()
 
 
-async def test_the_page_loads_without_a_token_but_its_api_calls_need_one(aiohttp_client, service, tmp_path):
-    from myspinbot.server.page import add_page_routes
-
-    app = web.Application()
-    access = setup_access(app, service, tmp_path / "user", "0.0.0.0", settings=Settings.defaults())
-    table = pack_routes(service, tmp_path, webhooks=access.webhooks, metrics=access.metrics)
-    add_page_routes(table)
-    app.add_routes(table)
-    c = await aiohttp_client(app)
+async def test_the_page_loads_without_a_token_but_its_api_calls_need_one(aiohttp_client, host):
+    c = await aiohttp_client(guarded_api(host, listen="0.0.0.0").app)
     assert (await c.get("/myspinbot/")).status == 200
     assert (await c.get("/myspinbot/page/app.js")).status == 200
     assert (await c.get("/myspinbot/jobs")).status == 401
-    await access.webhooks.close()
 
 
 # --- paths that try to leave the pack's folders ------------------------------------------------
@@ -273,8 +242,14 @@ async def succeeded_job(c, host, fixtures_dir) -> dict:
 
 
 @pytest.fixture
-async def authed(aiohttp_client, service, tmp_path):
-    return await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0"), headers=AUTH)
+def api(host):
+    """This module's ``service`` fixture comes from the guarded API (``authed``'s)."""
+    return guarded_api(host, listen="0.0.0.0")
+
+
+@pytest.fixture
+async def authed(aiohttp_client, api):
+    return await aiohttp_client(api.app, headers=AUTH)
 
 
 @pytest.mark.parametrize("bad", TRAVERSALS)

@@ -7,37 +7,33 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from fake_host import clock, host, lite_body, service, upload_inputs  # noqa: F401
-from myspinbot.server.auth import COOKIE, ApiAuth, host_without_port
-from myspinbot.server.guard import SESSION_PATH, ApiGuard, add_session_routes
-from test_auth import AUTH, TOKEN, pack_routes
+from fake_host import lite_body, upload_inputs  # noqa: F401
+from myspinbot.server.auth import COOKIE, host_without_port
+from myspinbot.server.guard import SESSION_PATH
+from myspinbot.server.settings import Settings
+from test_auth import AUTH, TOKEN, guarded_api
 
 REBOUND = "rebind.evil.example"
 
 
-def app_with(service, tmp_path, *, listen="127.0.0.1", cors=False, protect=False) -> web.Application:
-    auth = ApiAuth.for_listen(TOKEN, listen, cors=cors)
-    table = pack_routes(service, tmp_path)
-    add_session_routes(table, auth)
+def app_with(host, *, listen="127.0.0.1", cors=False, protect=False) -> web.Application:
+    """The job API composed as the plugin composes it, beside two stand-ins of ComfyUI's own routes."""
+    api = guarded_api(host, listen=listen, cors=cors, settings=Settings(protect_comfyui=protect))
 
-    @table.get("/history")  # stands in for ComfyUI's own routes
-    async def history(request):
+    async def history(request):  # stands in for ComfyUI's own routes
         return web.json_response({"prompt": "secret"})
 
-    @table.post("/upload/image")
     async def upload_image(request):
         return web.json_response({"name": "x.png"})
 
-    app = web.Application()
-    app.add_routes(table)
-    ApiGuard(auth, open_routes=("/myspinbot/health", SESSION_PATH, "/myspinbot/", "/myspinbot/page/{file}"),
-             protect_comfyui=protect).install(app)
-    return app
+    api.app.router.add_get("/history", history)
+    api.app.router.add_post("/upload/image", upload_image)
+    return api.app
 
 
 @pytest.fixture
-async def loopback(aiohttp_client, service, tmp_path):
-    return await aiohttp_client(app_with(service, tmp_path))
+async def loopback(aiohttp_client, host):
+    return await aiohttp_client(app_with(host))
 
 
 def host_header(client, name: str) -> dict[str, str]:
@@ -82,16 +78,16 @@ async def test_an_opaque_origin_without_fetch_metadata_needs_the_token(loopback)
     assert (await loopback.get("/myspinbot/jobs", headers={"Origin": "null", **AUTH})).status == 200
 
 
-async def test_a_cors_enabled_comfyui_needs_the_token_even_on_loopback(aiohttp_client, service, tmp_path):
-    c = await aiohttp_client(app_with(service, tmp_path, cors=True))
+async def test_a_cors_enabled_comfyui_needs_the_token_even_on_loopback(aiohttp_client, host):
+    c = await aiohttp_client(app_with(host, cors=True))
     r = await c.get("/myspinbot/jobs")
     assert r.status == 401 and (await r.json())["error"]["details"]["reason"] == "cors_enabled"
     assert (await c.get("/myspinbot/jobs", headers=AUTH)).status == 200
     assert (await c.get("/myspinbot/health")).status == 200
 
 
-async def test_the_session_cookie_carries_the_token(aiohttp_client, service, tmp_path):
-    c = await aiohttp_client(app_with(service, tmp_path, listen="0.0.0.0"))
+async def test_the_session_cookie_carries_the_token(aiohttp_client, host):
+    c = await aiohttp_client(app_with(host, listen="0.0.0.0"))
     assert (await c.get("/myspinbot/jobs")).status == 401
     wrong = await c.post(SESSION_PATH, json={"token": TOKEN + "x"})
     assert wrong.status == 401 and COOKIE not in wrong.cookies
@@ -110,11 +106,11 @@ async def test_a_stale_cookie_is_ignored_but_a_wrong_header_is_refused(loopback)
     assert (await loopback.get("/myspinbot/jobs", headers={"Authorization": "Bearer nope"})).status == 401
 
 
-async def test_comfyui_routes_are_left_alone_unless_protection_is_opted_in(aiohttp_client, service, tmp_path):
-    plain = await aiohttp_client(app_with(service, tmp_path, listen="0.0.0.0"))
+async def test_comfyui_routes_are_left_alone_unless_protection_is_opted_in(aiohttp_client, host):
+    plain = await aiohttp_client(app_with(host, listen="0.0.0.0"))
     assert (await plain.get("/history")).status == 200
 
-    guarded = await aiohttp_client(app_with(service, tmp_path, listen="0.0.0.0", protect=True))
+    guarded = await aiohttp_client(app_with(host, listen="0.0.0.0", protect=True))
     r = await guarded.get("/history")
     assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
     assert (await guarded.post("/upload/image", data=b"x")).status == 401
@@ -126,7 +122,7 @@ async def test_comfyui_routes_are_left_alone_unless_protection_is_opted_in(aioht
     assert (await guarded.get("/history")).status == 200
 
 
-async def test_protection_on_loopback_refuses_rebound_names_on_comfyui_routes(aiohttp_client, service, tmp_path):
-    c = await aiohttp_client(app_with(service, tmp_path, protect=True))
+async def test_protection_on_loopback_refuses_rebound_names_on_comfyui_routes(aiohttp_client, host):
+    c = await aiohttp_client(app_with(host, protect=True))
     assert (await c.get("/history")).status == 200
     assert (await c.get("/history", headers=host_header(c, REBOUND))).status == 401

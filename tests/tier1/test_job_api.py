@@ -1,4 +1,4 @@
-"""The minimal job API on a plain aiohttp app with a fake ComfyUI host (tier 1)."""
+"""The job API, composed as production composes it, on a plain aiohttp app with a fake ComfyUI host (tier 1)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import io
 import aiohttp
 import pytest
 
-from fake_host import client, clock, host, service  # noqa: F401  (fixtures)
-from myspinbot.server.jobs import JobService
-from myspinbot.server.pipelines import builtin_pipelines, node_by_title
-from myspinbot.server.store import JobStore
+from fake_host import restart
+from myspinbot.server.pipelines import node_by_title
 
 
 def form(fixtures_dir, pipeline="lite", portrait="portrait_astronaut.png", audio="speech_front_left.wav", **fields):
@@ -140,11 +138,16 @@ async def test_missing_output_file_fails_the_job(client, host, fixtures_dir):
 async def test_unknown_job_and_output_names_are_404(client, host, fixtures_dir):
     r = await client.get("/myspinbot/jobs/00000000-0000-0000-0000-000000000000")
     assert r.status == 404 and (await r.json())["error"]["code"] == "job_not_found"
-    assert (await client.get("/myspinbot/jobs/..%2F..%2Fetc")).status == 404
+    assert (await client.get("/myspinbot/jobs/not-a-job")).status == 404
+    # A name that could lead elsewhere never reaches the handler (the guard, as in production).
+    r = await client.get("/myspinbot/jobs/..%2F..%2Fetc")
+    assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_path_parameter"
     job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir))).json()
-    for name in ("nope", "..%2F..%2Fjobs.sqlite3", "video"):
+    for name in ("nope", "video"):
         r = await client.get(f"/myspinbot/jobs/{job['id']}/outputs/{name}")
         assert r.status == 404 and (await r.json())["error"]["code"] == "output_not_found"
+    r = await client.get(f"/myspinbot/jobs/{job['id']}/outputs/..%2F..%2Fjobs.sqlite3")
+    assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_path_parameter"
 
 
 def test_restart_marks_unfinished_jobs_lost(host, service, tmp_path):
@@ -152,10 +155,10 @@ def test_restart_marks_unfinished_jobs_lost(host, service, tmp_path):
 
     service.store.save(Job(id="a", pipeline="lite", status="running", created_at=1.0))
     service.store.save(Job(id="b", pipeline="lite", status="succeeded", created_at=2.0))
-    restarted = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines())
-    assert restarted.recover() == 1
-    assert restarted.get("a").status == "failed" and restarted.get("a").error["code"] == "lost_on_restart"
-    assert restarted.get("b").status == "succeeded"
+    restarted = restart(host)
+    assert restarted.recovered.lost == ["a"]
+    assert restarted.service.get("a").status == "failed" and restarted.service.get("a").error["code"] == "lost_on_restart"
+    assert restarted.service.get("b").status == "succeeded"
 
 
 def test_only_a_leading_code_of_the_packs_own_errors_counts():

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from fake_host import clock, host, service  # noqa: F401
 from myspinbot.server.db import Database
 from myspinbot.server.migrations import MIGRATIONS, SchemaTooNew
 from myspinbot.server.model import Asset, Job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.pipelines import node_by_title
 
 

@@ -4,14 +4,10 @@ models preflight."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
-from fake_host import FakeHost
+from fake_host import FakeHost, compose_app
 from myspinbot.server.api_errors import ApiError
-from myspinbot.server.jobs import JobService
-from myspinbot.server.pipelines import builtin_pipelines, node_by_title
-from myspinbot.server.routes import add_routes
-from myspinbot.server.store import JobStore
+from myspinbot.server.pipelines import node_by_title
 
 
 @pytest.fixture
@@ -28,12 +24,9 @@ async def setup(aiohttp_client, tmp_path, missing_models):
         if absent:
             raise ApiError(409, "models_missing", "missing", {"missing": absent})
 
-    service = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), require_models=require_models)
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
-    app.add_routes(routes)
-    return host, await aiohttp_client(app)
+    api = compose_app(host, models=None)  # no model manager: the preflight is this stand-in
+    api.service.require_models = require_models
+    return host, await aiohttp_client(api.app)
 
 
 async def upload(client, fixtures_dir, name):

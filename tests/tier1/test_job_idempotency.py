@@ -8,7 +8,7 @@ import io
 import aiohttp
 import pytest
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 
 
 def job_count(service) -> int:
@@ -76,7 +76,7 @@ async def test_concurrent_distinct_keys_make_one_job_each_and_replays_make_none(
     assert all(r.headers["Idempotency-Replayed"] == "true" for r in replays)
     assert [(await r.json())["id"] for r in replays] == ids
     assert job_count(service) == 50 and len(host.prompts) == 50
-    assert len(service._key_locks) == 0  # the per-key locks are released
+    assert service.idempotency.held_locks() == 0  # the per-key locks are released
 
 
 async def test_concurrent_submissions_with_one_key_make_one_job(client, host, service, fixtures_dir):

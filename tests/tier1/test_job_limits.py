@@ -13,13 +13,10 @@ from aiohttp import web
 from PIL import Image, ImageFile
 
 from attack_inputs import StreamedForm, huge_png, long_script, silent_flac
-from fake_host import Clock, FakeHost, file_form, lite_body, upload
-from myspinbot.server import routes as routes_module
-from myspinbot.server.jobs import JobService
+from fake_host import Clock, FakeHost, compose_app, file_form, lite_body, place_models, upload
+from myspinbot.server.jobs import assets as assets_module
 from myspinbot.server.pipelines import builtin_pipelines
-from myspinbot.server.routes import add_routes
 from myspinbot.server.settings import Settings
-from myspinbot.server.store import JobStore
 
 MIB = 1 << 20
 
@@ -30,13 +27,8 @@ def make_client(aiohttp_client, tmp_path):
 
     async def make(**overrides):
         host = FakeHost(tmp_path / f"root{len(list(tmp_path.iterdir()))}")
-        service = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=Clock(),
-                             max_queued=100, settings=Settings(**overrides))
-        app = web.Application()
-        table = web.RouteTableDef()
-        add_routes(table, service)
-        app.add_routes(table)
-        return await aiohttp_client(app), host
+        api = compose_app(host, Settings(**overrides), clock=Clock())
+        return await aiohttp_client(api.app), host
 
     return make
 
@@ -128,6 +120,7 @@ async def test_an_hour_of_flac_is_refused_while_decoding(make_client, fixtures_d
 
 async def test_gpu_pipelines_accept_longer_speech(make_client, fixtures_dir):
     client, host = await make_client(max_audio_s=60, max_audio_s_gpu=200)
+    place_models(host, builtin_pipelines()["infinitetalk"].models({}))  # present: the preflight passes
     portrait = (fixtures_dir / "portrait_astronaut.png").read_bytes()
     ten_minutes, two_minutes = silent_flac(600.0), silent_flac(120.0)
     r = await client.post("/myspinbot/jobs", data=lite_form(portrait, two_minutes))
@@ -247,14 +240,16 @@ async def test_compressed_parts_are_refused(make_client):
 # --- decoding runs off the event loop ----------------------------------------------------------
 
 async def test_image_and_audio_are_decoded_off_the_event_loop(make_client, fixtures_dir, monkeypatch):
-    threads = []
-    for name in ("accept_image", "accept_audio"):
-        real = getattr(routes_module, name)
-        monkeypatch.setattr(routes_module, name,
-                            lambda *a, _real=real, **k: threads.append(threading.current_thread()) or _real(*a, **k))
+    threads: dict[str, list] = {}
+    for name in ("accept_image", "accept_audio", "sniff_asset"):  # every upload goes through jobs/assets.py
+        real = getattr(assets_module, name)
+        monkeypatch.setattr(assets_module, name, lambda *a, _real=real, _name=name, **k:
+                            threads.setdefault(_name, []).append(threading.current_thread()) or _real(*a, **k))
     client, _ = await make_client()
-    r = await client.post("/myspinbot/jobs", data=lite_form((fixtures_dir / "portrait_astronaut.png").read_bytes(),
-                                                             (fixtures_dir / "speech_front_left.wav").read_bytes(),
+    portrait = (fixtures_dir / "portrait_astronaut.png").read_bytes()
+    r = await client.post("/myspinbot/jobs", data=lite_form(portrait, (fixtures_dir / "speech_front_left.wav").read_bytes(),
                                                              audio_name="speech.wav"))
     assert r.status == 202, await r.text()
-    assert len(threads) == 2 and threading.main_thread() not in threads
+    assert (await upload(client, portrait, "p.png", "image/png")).status == 201
+    assert sorted(threads) == ["accept_audio", "accept_image", "sniff_asset"]
+    assert all(threading.current_thread() not in seen for seen in threads.values())  # never the loop's thread

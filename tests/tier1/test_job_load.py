@@ -18,7 +18,7 @@ import time
 
 import aiohttp
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.api_errors import ApiError
 from myspinbot.server.model import STATUSES
 
@@ -94,7 +94,7 @@ async def test_200_distinct_keys_make_200_jobs_and_replaying_them_makes_none(cli
         assert headers["Location"] == body["urls"]["self"]
     assert job_count(service) == N and len(host.prompts) == N
     assert staged(host) == multipart_ids  # a replayed upload is not staged again
-    assert len(service._key_locks) == 0  # every per-key lock was released
+    assert service.idempotency.held_locks() == 0  # every per-key lock was released
     print(f"\n{N} submissions in {first_s:.2f} s, {N} replays in {replay_s:.2f} s")
 
 
@@ -148,7 +148,7 @@ async def test_with_a_queue_depth_of_50_the_excess_gets_429_and_nothing_is_half_
         assert service.store.idempotency(f"load-{i}") is None
     for i in accepted:
         assert service.store.idempotency(f"load-{i}").job_id == accepted[i]["id"]
-    assert len(service._key_locks) == 0
+    assert service.idempotency.held_locks() == 0
 
     # A refused key did not get used up: once a place frees, the same submission is accepted.
     first = next(iter(accepted_ids))

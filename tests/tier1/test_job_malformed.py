@@ -16,12 +16,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from fake_host import Clock, FakeHost, lite_body, upload_inputs
-from myspinbot.server.jobs import JobService
-from myspinbot.server.pipelines import builtin_pipelines
-from myspinbot.server.routes import add_routes
+from fake_host import Clock, FakeHost, compose_app, lite_body, upload_inputs
 from myspinbot.server.settings import Settings
-from myspinbot.server.store import JobStore
 
 
 class Served:
@@ -36,8 +32,7 @@ class Served:
 async def served(tmp_path):
     """(server, host, statuses): the job API, with every answer's status recorded by a middleware."""
     host = FakeHost(tmp_path)
-    service = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=Clock(),
-                         max_queued=100_000, settings=Settings())
+    composed = compose_app(host, Settings(max_queued=100_000), clock=Clock())
     statuses: list[int] = []
 
     @web.middleware
@@ -46,10 +41,8 @@ async def served(tmp_path):
         statuses.append(response.status)
         return response
 
-    app = web.Application(middlewares=[record])
-    table = web.RouteTableDef()
-    add_routes(table, service)
-    app.add_routes(table)
+    app = composed.app
+    app.middlewares.insert(0, record)  # outermost: sees every answer, the guard's too
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -153,7 +146,7 @@ async def test_a_client_leaving_mid_upload_is_not_a_server_error(served, caplog)
                                  b'--b\r\nContent-Disposition: form-data; name="portrait"; filename="a.png"\r\n\r\n' + b"\0" * 5000),
                                 ("application/json", b'{"pipeline": "lite", "inputs": {"script": "' + b"a" * 5000)):
         reader, writer = await asyncio.open_connection(server.host, server.port)
-        writer.write(b"POST /myspinbot/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: " + content_type.encode()
+        writer.write(b"POST /myspinbot/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type.encode()
                      + b"\r\nContent-Length: 500000\r\n\r\n" + start)
         await writer.drain()
         await asyncio.sleep(0.2)

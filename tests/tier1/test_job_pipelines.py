@@ -5,7 +5,6 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from fake_host import client, clock, host, service  # noqa: F401  (fixtures)
 
 
 async def test_pipelines_list_parameters_defaults_and_models(client):

@@ -8,7 +8,7 @@ import io
 import aiohttp
 import pytest
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, restart, upload_inputs  # noqa: F401
 from myspinbot.server.jobs import JobService
 from myspinbot.server.settings import Settings
 from myspinbot.server.model import Job
@@ -90,15 +90,17 @@ async def test_a_replay_is_served_even_when_the_queue_is_full(client, host, serv
     assert (await again.json())["id"] == (await first.json())["id"]
 
 
-def test_max_queued_comes_from_the_environment(host, monkeypatch):
-    store = JobStore(host.user_dir / "jobs.sqlite3")
-    monkeypatch.setenv("MYSPINBOT_MAX_QUEUED", "3")
-    assert JobService(host, store, builtin_pipelines()).max_queued == 3
-    monkeypatch.setenv("MYSPINBOT_MAX_QUEUED", "lots")
-    assert JobService(host, store, builtin_pipelines()).max_queued == 100
-    monkeypatch.delenv("MYSPINBOT_MAX_QUEUED")
-    assert JobService(host, store, builtin_pipelines()).max_queued == 100
-    assert JobService(host, store, builtin_pipelines(), settings=Settings(max_queued=7)).max_queued == 7
+def test_max_queued_comes_from_the_settings(host, tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    assert JobService(host, store, builtin_pipelines(), Settings.from_env({"MYSPINBOT_MAX_QUEUED": "3"})).max_queued == 3
+    assert JobService(host, store, builtin_pipelines(), Settings.from_env({"MYSPINBOT_MAX_QUEUED": "lots"})).max_queued == 100
+    assert JobService(host, store, builtin_pipelines(), Settings.from_env({})).max_queued == 100
+    assert JobService(host, store, builtin_pipelines(), Settings(max_queued=7)).max_queued == 7
+
+
+def test_the_service_never_reads_the_environment(host, tmp_path, monkeypatch):
+    monkeypatch.setenv("MYSPINBOT_MAX_QUEUED", "3")  # read once, by plugin.attach (Settings.from_env)
+    assert JobService(host, JobStore(tmp_path / "jobs.sqlite3"), builtin_pipelines()).max_queued == 100
 
 
 # --- listing -------------------------------------------------------------------------------
@@ -266,14 +268,15 @@ async def test_cancel_a_job_comfyui_no_longer_has(client, host, fixtures_dir):
 async def test_cancel_unknown_job_is_404(client):
     r = await client.post("/myspinbot/jobs/00000000-0000-0000-0000-000000000000/cancel")
     assert r.status == 404 and (await r.json())["error"]["code"] == "job_not_found"
-    assert (await client.post("/myspinbot/jobs/..%2Fx/cancel")).status == 404
+    assert (await client.post("/myspinbot/jobs/not-a-job/cancel")).status == 404
+    assert (await client.post("/myspinbot/jobs/..%2Fx/cancel")).status == 400  # refused before the handler
 
 
 def test_restart_finishes_canceling_jobs_as_canceled(host, service):
     service.store.save(Job(id="c", pipeline="lite", status="canceling", created_at=1.0))
-    restarted = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines())
-    assert restarted.recover() == 0
-    assert restarted.get("c").status == "canceled"
+    restarted = restart(host)
+    assert restarted.recovered.lost == [] and restarted.recovered.canceled == ["c"]
+    assert restarted.service.get("c").status == "canceled"
 
 
 def test_an_older_database_gains_the_new_columns(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import myspinbot.storage as storage_pkg
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.errors import StorageError
 from myspinbot.storage import StoredObject
 

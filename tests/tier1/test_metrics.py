@@ -9,12 +9,13 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fake_host import clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.jobs import JobService
 from myspinbot.server.metrics import Metrics
 from myspinbot.server.pipelines import builtin_pipelines, node_by_title
 from myspinbot.server.store import JobStore
-from test_auth import AUTH, guarded_app
+from myspinbot.server.settings import Settings
+from test_auth import AUTH, guarded_api
 
 
 class Tick:
@@ -33,9 +34,14 @@ def tick():
 
 
 @pytest.fixture
-async def client(aiohttp_client, service, tmp_path, tick):
-    metrics = Metrics(service, clock=tick)
-    return await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0", metrics=metrics), headers=AUTH)
+def api(host):
+    return guarded_api(host, listen="0.0.0.0")
+
+
+@pytest.fixture
+async def client(aiohttp_client, api, tick):
+    api.metrics.clock = tick  # the stage durations are measured on this clock
+    return await aiohttp_client(api.app, headers=AUTH)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -128,8 +134,8 @@ async def test_api_mirror_and_unknown_paths_fold_into_few_route_labels(client):
 
 
 def test_each_service_has_its_own_registry_and_the_global_one_stays_clean(host, tmp_path):
-    first = JobService(host, JobStore(tmp_path / "a.sqlite3"), builtin_pipelines())
-    second = JobService(host, JobStore(tmp_path / "b.sqlite3"), builtin_pipelines())
+    first = JobService(host, JobStore(tmp_path / "a.sqlite3"), builtin_pipelines(), Settings())
+    second = JobService(host, JobStore(tmp_path / "b.sqlite3"), builtin_pipelines(), Settings())
     a, b = Metrics(first), Metrics(second)
     a.observe_request("/myspinbot/jobs", "GET", 200, 0.01)
     assert 'myspinbot_http_requests_total{method="GET",route="/myspinbot/jobs",status="200"} 1.0' in a.render().decode()

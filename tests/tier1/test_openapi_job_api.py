@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.openapi import build_openapi
 from myspinbot.server.pipelines import builtin_pipelines, node_by_title
 from myspinbot.server.routes import add_routes

@@ -1,8 +1,9 @@
 """Tier 1: the page (``GET /myspinbot/``) in headless Chromium against the real job API on a fake host.
 
 CI has no ComfyUI checkout, so tests/tier2/test_page_browser.py is skipped there; this test runs
-the same browser flow (tests/browser.py) in CI. The job routes and the page routes are served by a
-plain aiohttp app on 127.0.0.1 (its own event loop in a background thread). The fake host
+the same browser flow (tests/browser.py) in CI. The job API, composed by the plugin's own
+``server.app.compose``, is served by a plain aiohttp app on 127.0.0.1 (its own event loop in a
+background thread). The fake host
 "executes" an enqueued prompt in a worker thread the way ComfyUI would: ``execution_start``, the
 nodes with progress over about two seconds, a REAL MP4 from the lite engine
 (``myspinbot.animate.animate_portrait`` on the uploaded portrait and speech) written where the
@@ -27,8 +28,7 @@ import requests
 from aiohttp import web
 
 from browser import browser, run_lite_job  # noqa: F401
-from fake_host import FakeHost
-from test_auth import pack_routes
+from fake_host import FakeHost, compose_app
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,9 @@ class BackgroundServer:
         self.url = ""
 
     async def _start(self) -> str:
-        from myspinbot.server.jobs import JobService
-        from myspinbot.server.pipelines import builtin_pipelines
-        from myspinbot.server.store import JobStore
-
-        self.service = JobService(self.host, JobStore(self.host.user_dir / "jobs.sqlite3"), builtin_pipelines(), max_queued=100)
-        app = web.Application()
-        app.add_routes(pack_routes(self.service, self.tmp_path))
-        self.runner = web.AppRunner(app)
+        api = compose_app(self.host)  # as the plugin composes it; loopback: the page needs no token
+        self.service = api.service
+        self.runner = web.AppRunner(api.app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fake_host import client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.pipelines import Stage, builtin_pipelines, node_by_title
 from myspinbot.server.progress import (DEFAULT_STORE_WEIGHT, VALUE_CAP, EtaEstimator, ProgressTracker, initial_detail,
                                        stage_plan)

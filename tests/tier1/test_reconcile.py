@@ -8,37 +8,19 @@ import asyncio
 import heapq
 
 import pytest
-from aiohttp import web
 
-from fake_host import Clock, FakeHost
+from fake_host import Clock, compose_app
 from myspinbot.server.events import STATUS
-from myspinbot.server.jobs import JobService
-from myspinbot.server.pipelines import builtin_pipelines
 from myspinbot.server.reconcile import NOT_HELD_MESSAGE, REMOVED_MESSAGE, QueueReconciler
-from myspinbot.server.recovery import JobRecovery, install
-from myspinbot.server.routes import add_routes
-from myspinbot.server.store import JobStore
+from myspinbot.server.settings import Settings
 from test_job_comfy_host import StandInQueue, comfy_host_module, make_host  # noqa: F401
 from test_recovery import form
 
 
 @pytest.fixture
-def host(tmp_path):
-    return FakeHost(tmp_path)
-
-
-@pytest.fixture
-def service(host):
-    return JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=Clock(), max_queued=3)
-
-
-@pytest.fixture
-async def client(aiohttp_client, service):
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
-    app.add_routes(routes)
-    return await aiohttp_client(app)
+def api(host):
+    """The composed job API (its reconciler observes removals as in production) with room for 3 queued jobs."""
+    return compose_app(host, Settings(max_queued=3), clock=Clock())
 
 
 @pytest.fixture
@@ -80,7 +62,7 @@ async def test_clear_queue_cancels_the_queued_jobs_and_frees_the_queue(client, h
     for job_id in queued:
         job = service.get(job_id)
         assert job.status == "canceled" and job.completed_at and job.started_at is None, job
-        assert job.message == REMOVED_MESSAGE and job.error is None and job_id not in service._runs
+        assert job.message == REMOVED_MESSAGE and job.error is None and not service.tracking.tracks(job_id)
     assert [(i, s) for i, s, _ in statuses if s == "canceled"] == [(i, "canceled") for i in queued]
     assert service.get(running).status == "running"  # the running prompt is not the queue's to clear
 
@@ -161,14 +143,10 @@ async def test_the_grace_period_covers_a_job_saved_but_not_yet_in_the_queue(clie
     assert [j.status for j in service.store.with_status("queued")] == ["queued"]
 
 
-async def test_install_observes_removals_and_runs_the_check_periodically(aiohttp_client, host, service, fixtures_dir):
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
-    app.add_routes(routes)
-    reconciler = install(app, JobRecovery(service))
+async def test_install_observes_removals_and_runs_the_check_periodically(aiohttp_client, host, api, fixtures_dir):
+    service, reconciler = api.service, api.reconciler  # what compose installed (recovery.install)
     reconciler.interval_s, reconciler.grace_s = 0.02, 0.0
-    client = await aiohttp_client(app)  # on_startup: resume, then the periodic check starts
+    client = await aiohttp_client(api.app)  # on_startup: resume, then the periodic check starts
     assert reconciler._task is not None
     _, queued = await fill(client, host, fixtures_dir)
     host.delete(queued[0])
@@ -244,7 +222,7 @@ async def test_the_host_reports_what_core_removed_from_its_queue(comfy_host_modu
     assert reports == [["b"], ["a", "c", "d"]] and host.active_prompts() == {"run"}  # queue order; not "run"
 
     queue.put(9, "last")  # the last pending item: core's delete goes through wipe_queue; reported once
-    assert host.cancel("last") == "pending"
+    assert host.cancel("last") == "dequeued"
     await settle()
     assert reports[2:] == [["last"]]
 

@@ -10,16 +10,15 @@ import shutil
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from fake_host import Clock, FakeHost, client, clock, host, lite_body, service, upload_inputs  # noqa: F401
+import fake_host
+from fake_host import Clock, FakeHost, lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.jobs import JobService
 from myspinbot.server.model import TERMINAL, Job
-from myspinbot.server.pipelines import builtin_pipelines, node_by_title
-from myspinbot.server.recovery import JobRecovery, install, job_folder
-from myspinbot.server.retention import Retention, retention_days_from_env, sweep_interval_from_env
-from myspinbot.server.routes import add_routes
-from myspinbot.server.store import JobStore
+from myspinbot.server.pipelines import node_by_title
+from myspinbot.server.recovery import JobRecovery, Recovered, job_folder
+from myspinbot.server.retention import Retention
+from myspinbot.server.settings import Settings
 
 DAY = 86400.0
 
@@ -33,11 +32,11 @@ def form(fixtures_dir, seed: int) -> aiohttp.FormData:
     return data
 
 
-def restart(old: FakeHost, clock) -> tuple[FakeHost, JobService, JobRecovery]:
-    """A new ComfyUI process on the same folders: an empty queue, the same job store."""
-    host = FakeHost(old.input_dir.parent)
-    service = JobService(host, JobStore(host.user_dir / "jobs.sqlite3"), builtin_pipelines(), clock=clock)
-    return host, service, JobRecovery(service)
+def restart(old: FakeHost, clock) -> tuple[FakeHost, JobService, JobRecovery, Recovered]:
+    """A new ComfyUI process on the same folders (an empty queue, the same job store), the job API
+    composed as production does: ``recovered`` is what its recovery settled then."""
+    api = fake_host.restart(old, clock)
+    return api.service.host, api.service, api.recovery, api.recovered
 
 
 async def one_running_three_queued(client, host, fixtures_dir) -> list[dict]:
@@ -58,8 +57,8 @@ async def test_a_crash_with_one_running_and_three_queued_runs_all_four_again(cli
     ids = [j["id"] for j in jobs]
     assert service.get(ids[0]).status == "running" and service.get(ids[0]).progress > 0
 
-    host2, service2, recovery = restart(host, clock)
-    result = recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
+    result = recovered
     assert result.requeue == ids and result.lost == [] and result.canceled == []
     assert host2.prompts == {}  # nothing is queued before the server runs
     assert await recovery.resume() == ids
@@ -87,12 +86,11 @@ async def test_a_crash_with_one_running_and_three_queued_runs_all_four_again(cli
 async def test_a_job_whose_run_was_cut_short_twice_is_not_requeued_again(client, host, service, clock, fixtures_dir):
     jobs = await one_running_three_queued(client, host, fixtures_dir)
     ids = [j["id"] for j in jobs]
-    host2, service2, recovery = restart(host, clock)
-    recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
     await recovery.resume()
     host2.emit("execution_start", prompt_id=ids[0])  # its second run ... and ComfyUI dies again
-    host3, service3, recovery3 = restart(host2, clock)
-    result = recovery3.recover()
+    host3, service3, recovery3, recovered = restart(host2, clock)
+    result = recovered
     assert result.lost == [ids[0]] and result.requeue == ids[1:]  # the others never started: kept
     lost = service3.get(ids[0])
     assert lost.status == "failed" and lost.error["code"] == "lost_on_restart"
@@ -110,8 +108,8 @@ async def test_jobs_whose_inputs_are_gone_are_lost(client, host, service, clock,
     for path in (host.input_dir / "myspinbot" / "assets").glob(f"{portrait}.*"):
         path.unlink()
 
-    host2, service2, recovery = restart(host, clock)
-    result = recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
+    result = recovered
     assert result.requeue == [intact["id"]] and sorted(result.lost) == sorted([staged["id"], by_asset["id"]])
     gone = service2.get(staged["id"])
     assert gone.status == "failed" and gone.error["code"] == "lost_on_restart"
@@ -122,8 +120,8 @@ async def test_jobs_whose_inputs_are_gone_are_lost(client, host, service, clock,
 
 async def test_inputs_removed_between_recover_and_resume_are_noticed(client, host, service, clock, fixtures_dir):
     job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir, 0))).json()
-    host2, service2, recovery = restart(host, clock)
-    assert recovery.recover().requeue == [job["id"]]
+    host2, service2, recovery, recovered = restart(host, clock)
+    assert recovered.requeue == [job["id"]]
     shutil.rmtree(host.input_dir / "myspinbot" / job["id"])
     assert await recovery.resume() == []
     assert service2.get(job["id"]).error["details"]["reason"] == "inputs_missing" and host2.prompts == {}
@@ -132,8 +130,8 @@ async def test_inputs_removed_between_recover_and_resume_are_noticed(client, hos
 async def test_canceling_jobs_end_canceled_and_jobs_without_a_stored_prompt_are_lost(host, service, clock):
     service.store.save(Job(id="c", pipeline="lite", status="canceling", created_at=1.0))
     service.store.save(Job(id="old", pipeline="lite", status="queued", created_at=2.0))  # from before prompts were kept
-    _, service2, recovery = restart(host, clock)
-    result = recovery.recover()
+    _, service2, recovery, recovered = restart(host, clock)
+    result = recovered
     assert result.canceled == ["c"] and result.lost == ["old"] and result.requeue == []
     assert service2.get("c").status == "canceled"
     assert service2.get("old").error == {"code": "lost_on_restart", "message": service2.get("old").error["message"],
@@ -142,61 +140,45 @@ async def test_canceling_jobs_end_canceled_and_jobs_without_a_stored_prompt_are_
 
 async def test_a_job_canceled_before_resume_is_not_queued(client, host, service, clock, fixtures_dir):
     a, b = [await (await client.post("/myspinbot/jobs", data=form(fixtures_dir, s))).json() for s in range(2)]
-    host2, service2, recovery = restart(host, clock)
-    recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
     assert service2.cancel(a["id"]).status == "canceled"  # ComfyUI does not have it: canceled at once
     assert await recovery.resume() == [b["id"]] and host2.pending == [b["id"]]
 
 
 async def test_a_prompt_comfyui_rejects_after_the_restart_fails_the_job(client, host, service, clock, fixtures_dir):
     a, b = [await (await client.post("/myspinbot/jobs", data=form(fixtures_dir, s))).json() for s in range(2)]
-    host2, service2, recovery = restart(host, clock)
-    recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
     host2.reject_next = True
     assert await recovery.resume() == [b["id"]]
     rejected = service2.get(a["id"])
     assert rejected.status == "failed" and rejected.error["code"] == "lost_on_restart"
-    assert rejected.error["details"]["reason"] == "rejected" and a["id"] not in service2._runs
-
-
-async def test_the_service_recover_wrapper_keeps_its_contract(host, service, clock):
-    service.store.save(Job(id="a", pipeline="lite", status="running", created_at=1.0))
-    _, service2, _ = restart(host, clock)
-    assert service2.recover() == 1 and service2.get("a").error["code"] == "lost_on_restart"
+    assert rejected.error["details"]["reason"] == "rejected" and not service2.tracking.tracks(a["id"])
 
 
 async def test_install_requeues_when_the_app_starts(aiohttp_client, client, host, service, clock, fixtures_dir):
     job = await (await client.post("/myspinbot/jobs", data=form(fixtures_dir, 0))).json()
-    host2, service2, recovery = restart(host, clock)
-    recovery.recover()
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_routes(routes, service2)
-    app.add_routes(routes)
-    retention = Retention(service2, days=30, interval_s=3600)
-    install(app, recovery, retention)
-    assert host2.prompts == {}
-    client2 = await aiohttp_client(app)  # starting the app runs on_startup
-    assert host2.pending == [job["id"]] and retention._task is not None
+    api2 = fake_host.restart(host, clock)  # recover() ran; resume() and retention wait for the app to start
+    host2 = api2.service.host
+    assert api2.recovered.requeue == [job["id"]] and host2.prompts == {}
+    client2 = await aiohttp_client(api2.app)  # starting the app runs on_startup
+    assert host2.pending == [job["id"]] and api2.retention._task is not None
     body = await (await client2.get(f"/myspinbot/jobs/{job['id']}")).json()
     assert body["status"] == "queued" and body["queue_position"] == 1
     await client2.close()
-    assert retention._task is None
+    assert api2.retention._task is None
 
 
 # --- retention -----------------------------------------------------------------------------
 
-def test_retention_settings_come_from_the_environment(monkeypatch):
-    monkeypatch.delenv("MYSPINBOT_JOB_RETENTION_DAYS", raising=False)
-    assert retention_days_from_env() == 30
+def test_retention_settings_come_from_the_environment(service):
+    assert Settings.from_env({}).job_retention_days == 30
     for raw, days in [("7", 7.0), ("0.5", 0.5), ("0", None), ("-1", None), ("off", None), ("NEVER", None), ("lots", 30.0),
                       ("nan", 30.0)]:
-        monkeypatch.setenv("MYSPINBOT_JOB_RETENTION_DAYS", raw)
-        assert retention_days_from_env() == days, raw
-    monkeypatch.setenv("MYSPINBOT_JOB_RETENTION_SWEEP_S", "60")
-    assert sweep_interval_from_env() == 60
-    monkeypatch.setenv("MYSPINBOT_JOB_RETENTION_SWEEP_S", "0")
-    assert sweep_interval_from_env() == 3600
+        assert Settings.from_env({"MYSPINBOT_JOB_RETENTION_DAYS": raw}).job_retention_days == days, raw
+    assert Settings.from_env({"MYSPINBOT_JOB_RETENTION_SWEEP_S": "60"}).job_retention_sweep_s == 60
+    assert Settings.from_env({"MYSPINBOT_JOB_RETENTION_SWEEP_S": "0"}).job_retention_sweep_s == 3600
+    retention = Retention.from_settings(service, Settings(job_retention_days="off", job_retention_sweep_s=60))
+    assert retention.days is None and retention.interval_s == 60
 
 
 async def finished_job(client, host, fixtures_dir, seed: int, *, succeed: bool = True) -> dict:

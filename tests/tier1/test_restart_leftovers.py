@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from fake_host import Clock, FakeHost, client, clock, host, service, upload_inputs  # noqa: F401
+from fake_host import Clock, FakeHost, upload_inputs  # noqa: F401
 from myspinbot.server.model import Job
 from myspinbot.server.store import JobStore
 from test_recovery import form, restart
@@ -25,8 +25,8 @@ async def test_a_job_that_never_started_survives_any_number_of_restarts(client, 
     ids = [await submit(client, fixtures_dir, seed) for seed in range(2)]
     current = host
     for _ in range(4):  # ComfyUI restarts four times before it ever gets to them
-        current, service2, recovery = restart(current, clock)
-        result = recovery.recover()
+        current, service2, recovery, recovered = restart(current, clock)
+        result = recovered
         assert result.requeue == ids and result.lost == []
         assert await recovery.resume() == ids and current.pending == ids
     assert [service2.get(i).status for i in ids] == ["queued", "queued"]
@@ -38,13 +38,13 @@ async def test_a_job_whose_two_runs_both_ended_in_a_crash_is_lost(client, host, 
     host.emit("execution_start", prompt_id=crasher)  # run 1 ... and ComfyUI dies
     assert service.store.prompt(crasher).runs == 1 and service.store.prompt(waiting).runs == 0
 
-    host2, service2, recovery2 = restart(host, clock)
-    assert recovery2.recover().requeue == [crasher, waiting]  # one interrupted run: it may run again
+    host2, service2, recovery2, recovered = restart(host, clock)
+    assert recovered.requeue == [crasher, waiting]  # one interrupted run: it may run again
     await recovery2.resume()
     host2.emit("execution_start", prompt_id=crasher)  # run 2 ... and ComfyUI dies again
 
-    host3, service3, recovery3 = restart(host2, clock)
-    result = recovery3.recover()
+    host3, service3, recovery3, recovered = restart(host2, clock)
+    result = recovered
     assert result.lost == [crasher] and result.requeue == [waiting]
     lost = service3.get(crasher)
     assert lost.status == "failed" and lost.error["code"] == "lost_on_restart"
@@ -101,8 +101,7 @@ async def test_staging_folders_a_crash_left_without_a_job_are_removed_at_start(c
     loose.write_text("mine")
     service.store.save(Job(id=str(uuid.uuid4()), pipeline="lite", status="expired", created_at=1.0))
 
-    host2, service2, recovery = restart(host, clock)
-    recovery.recover()
+    host2, service2, recovery, recovered = restart(host, clock)
     assert not orphan.exists() and not incoming.exists()
     assert (staging / kept).is_dir() and (staging / finished).is_dir()  # jobs' folders stay
     assert sorted(p.name for p in assets.iterdir()) == before_assets
@@ -111,5 +110,5 @@ async def test_staging_folders_a_crash_left_without_a_job_are_removed_at_start(c
 
 
 async def test_no_staging_folder_is_fine(host, service, clock):
-    _, _, recovery = restart(host, clock)
-    assert recovery.recover().lost == []
+    _, _, recovery, recovered = restart(host, clock)
+    assert recovered.lost == []

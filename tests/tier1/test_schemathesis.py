@@ -2,10 +2,10 @@
 response matches the schema the spec gives for its status code.
 
 The job API is served for real (aiohttp ``AppRunner`` + ``TCPSite`` on 127.0.0.1, a free port, its
-own event loop in a background thread) with every route the plugin registers for the pack: jobs,
-assets, webhooks secret, metrics, models, page, openapi, each mirrored under ``/api`` as ComfyUI
-does. The guard runs in front of them as ``auth.setup_access`` installs it, with the token
-required (ComfyUI listening beyond loopback), so the auth checks have something to check;
+own event loop in a background thread), composed by the plugin's own ``server.app.compose``: every
+route the plugin registers for the pack (jobs, assets, webhooks secret, metrics, models, page,
+session, openapi), each mirrored under ``/api`` as ComfyUI does, the guard in front of them with
+the token required (ComfyUI listening beyond loopback), so the auth checks have something to check;
 schemathesis sends the token on every request. Webhooks are recorded but never sent (the delivery
 worker is not started): fuzzed URLs must not be contacted. The store starts with real assets and
 jobs in every status, so listing and reading return real, varied bodies.
@@ -37,20 +37,10 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from fake_host import Clock, FakeHost
-from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
-from myspinbot.models.manager import ModelManager
-from myspinbot.models.manifest import load_manifest
-from myspinbot.server.auth import ApiAuth
-from myspinbot.server.guard import HEALTH_PATH, ApiGuard
-from myspinbot.server.jobs import JobService
-from myspinbot.server.metrics import Metrics
-from myspinbot.server.models_routes import add_model_routes
-from myspinbot.server.page import PAGE_ROUTES, add_page_routes
+from fake_host import Clock, FakeHost, compose_app
 from myspinbot.server.pipelines import builtin_pipelines, node_by_title
-from myspinbot.server.routes import PREFIX, add_routes
-from myspinbot.server.store import JobStore
-from myspinbot.server.webhooks import WebhookService, WebhookStore, webhook_secret
+from myspinbot.server.settings import Settings
+from myspinbot.server.urls import PREFIX
 
 pytest.importorskip("schemathesis")
 
@@ -64,35 +54,17 @@ class ServedApi:
 
     def __init__(self, root: Path):
         self.host = FakeHost(root)
-        self.service = JobService(self.host, JobStore(self.host.user_dir / "jobs.sqlite3"), builtin_pipelines(),
-                                  clock=Clock(), max_queued=100_000, heartbeat_s=0.5)
+        # As the plugin composes it; webhooks are recorded, never sent (fuzzed URLs must not be contacted).
+        self.api = compose_app(self.host, Settings(api_token=TOKEN, max_queued=100_000), clock=Clock(), listen="0.0.0.0",
+                               deliver_webhooks=False)
+        self.service = self.api.service
+        self.service.heartbeat_s = 0.5
         self.url = ""  # http://127.0.0.1:<the free port the site got>, once started
         self.loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, name="myspinbot-api", daemon=True)
         self.models_dir = root / "models"
         self.asset_ids: list[str] = []  # the real assets seed_jobs uploads
-
-    def app(self) -> web.Application:
-        service = self.service
-        metrics = Metrics(service)
-        webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN),
-                                  on_attempt=metrics.observe_delivery)
-        webhooks.listen(service.events)  # deliveries are recorded; the worker that sends them never starts
-        table = web.RouteTableDef()
-        add_routes(table, service, webhooks=webhooks, metrics=metrics)
-        manifest = load_manifest()
-        manager = ModelManager(ModelLocator(models_dir_folder_dirs(self.models_dir), manifest), manifest, self.models_dir)
-        add_model_routes(table, manager, nodes=[], pipeline_models={}, engines=lambda: {})
-        add_page_routes(table)
-        app = web.Application()
-        mirror = web.RouteTableDef()  # ComfyUI serves every route under /api too
-        for route in table:
-            mirror.route(route.method, "/api" + route.path, **route.kwargs)(route.handler)
-        app.add_routes(mirror)
-        app.add_routes(table)
-        ApiGuard(ApiAuth(TOKEN, required=True), metrics, open_routes=(HEALTH_PATH, *PAGE_ROUTES)).install(app)
-        return app
 
     def call(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -101,7 +73,7 @@ class ServedApi:
         self._thread.start()
 
         async def start() -> None:
-            self._runner = web.AppRunner(self.app())
+            self._runner = web.AppRunner(self.api.app)
             await self._runner.setup()
             await web.TCPSite(self._runner, "127.0.0.1", 0).start()  # port 0: a free one, no race
             host, port = self._runner.addresses[0][:2]

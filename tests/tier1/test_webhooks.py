@@ -18,17 +18,20 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from fake_host import clock, host, lite_body, service, upload_inputs  # noqa: F401
-from myspinbot.server.metrics import Metrics
+from fake_host import lite_body, upload_inputs  # noqa: F401
+from myspinbot.server.jobs import JobService
 from myspinbot.server.model import Job
-from myspinbot.server.pipelines import node_by_title
+from myspinbot.server.pipelines import builtin_pipelines, node_by_title
+from myspinbot.server.routes import add_routes
 from myspinbot.server.settings import Settings
+from myspinbot.server.store import JobStore
 from myspinbot.server.webhooks import (DEFAULT_RETRY_FOR_S, WebhookService, WebhookSpec, WebhookStore, parse_webhook,
                                        sign, verify, webhook_secret)
-from test_auth import AUTH, TOKEN, guarded_app
+from test_auth import AUTH, TOKEN, guarded_api
 
 LOOPBACK_OK = Settings(webhook_allow=("127.0.0.1",))  # the test receivers listen on 127.0.0.1
-FAST = {"backoff_s": (0.05, 0.05, 0.05), "then_s": 0.05, "timeout_s": 2.0, "settings": LOOPBACK_OK}
+FAST_OPTIONS = {"backoff_s": (0.05, 0.05, 0.05), "then_s": 0.05, "timeout_s": 2.0}
+FAST = {**FAST_OPTIONS, "settings": LOOPBACK_OK}
 
 
 class Receiver:
@@ -61,18 +64,22 @@ async def eventually(check, timeout: float = 5.0):
 
 
 @pytest.fixture
-async def stack(aiohttp_client, service, tmp_path):
-    """Service + metrics + webhooks (fast backoff) behind the guard on a non-loopback address."""
-    metrics = Metrics(service)
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), on_attempt=metrics.observe_delivery,
-                              **FAST)
-    webhooks.listen(service.events)
-    metrics.track_webhooks(webhooks.pending_count)
-    webhooks.start()
-    client = await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0", webhooks=webhooks, metrics=metrics),
-                                  headers=AUTH)
-    yield client, webhooks, metrics
-    await webhooks.close()
+def api(host):
+    """The composed API behind the guard on a non-loopback address, webhooks with a fast backoff."""
+    return guarded_api(host, listen="0.0.0.0", settings=LOOPBACK_OK, webhook_options=FAST_OPTIONS)
+
+
+@pytest.fixture
+async def stack(aiohttp_client, api):
+    """(client, webhooks, metrics) of ``api``, started (the delivery worker runs)."""
+    client = await aiohttp_client(api.app, headers=AUTH)
+    yield client, api.webhooks, api.metrics
+
+
+@pytest.fixture
+def bare_service(host, tmp_path):
+    """A job service with no webhook service listening: for the tests of ``WebhookService`` alone."""
+    return JobService(host, JobStore(tmp_path / "bare.sqlite3"), builtin_pipelines(), Settings())
 
 
 async def receiver_at(aiohttp_server, secret: str, codes=()) -> tuple[Receiver, str]:
@@ -147,8 +154,12 @@ def test_webhook_defaults_to_both_events():
     assert parse_webhook({"url": "HTTP://example.org/h", "events": ["job.completed", "job.completed"]}).events == ("job.completed",)
 
 
-async def test_without_webhooks_the_field_is_refused(aiohttp_client, service, tmp_path, fixtures_dir):
-    client = await aiohttp_client(guarded_app(service, tmp_path, listen="127.0.0.1"))
+async def test_without_webhooks_the_field_is_refused(aiohttp_client, bare_service, fixtures_dir):
+    """``routes.add_routes`` without a webhook service (the plugin always has one)."""
+    app, table = web.Application(), web.RouteTableDef()
+    add_routes(table, bare_service)
+    app.add_routes(table)
+    client = await aiohttp_client(app)
     portrait, audio = await upload_inputs(client, fixtures_dir)
     r = await client.post("/myspinbot/jobs", json={**lite_body(portrait, audio), "webhook": {"url": "http://127.0.0.1/"}})
     assert r.status == 422 and (await r.json())["error"]["code"] == "webhooks_disabled"
@@ -240,18 +251,18 @@ async def test_canceling_a_queued_job_completes_its_webhook(stack, host, aiohttp
     assert json.loads(receiver.requests[0][1])["data"]["status"] == "canceled"
 
 
-async def test_a_receiver_that_never_answers_well_is_abandoned_after_the_retry_window(service, aiohttp_server):
+async def test_a_receiver_that_never_answers_well_is_abandoned_after_the_retry_window(bare_service, aiohttp_server):
     receiver, url = await receiver_at(aiohttp_server, webhook_secret(TOKEN), codes=[500] * 100)
     seen = []
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), backoff_s=(0.02,), then_s=0.05,
+    webhooks = WebhookService(WebhookStore(bare_service.store.path), webhook_secret(TOKEN), backoff_s=(0.02,), then_s=0.05,
                               retry_for_s=0.3, timeout_s=1.0, on_attempt=lambda event, outcome: seen.append(outcome),
                               settings=LOOPBACK_OK)
-    webhooks.listen(service.events)
+    webhooks.listen(bare_service.events)
     webhooks.register("job-1", WebhookSpec(url, ("job.completed",)))
     webhooks.start()
     try:
-        service.store.save(Job(id="job-1", pipeline="lite", status="queued", created_at=1.0))
-        service.cancel("job-1")
+        bare_service.store.save(Job(id="job-1", pipeline="lite", status="queued", created_at=1.0))
+        bare_service.cancel("job-1")
         await eventually(lambda: seen and seen[-1] == "abandoned")
         await asyncio.sleep(0.2)
         assert set(seen[:-1]) == {"retry"} and seen.count("abandoned") == 1 and len(receiver.requests) == len(seen)
@@ -262,16 +273,16 @@ async def test_a_receiver_that_never_answers_well_is_abandoned_after_the_retry_w
         await webhooks.close()
 
 
-async def test_a_refused_connection_is_an_attempt_too(service, unused_tcp_port_factory):
+async def test_a_refused_connection_is_an_attempt_too(bare_service, unused_tcp_port_factory):
     url = f"http://127.0.0.1:{unused_tcp_port_factory()}/hook"  # nothing listens there
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), backoff_s=(30.0,), timeout_s=1.0,
+    webhooks = WebhookService(WebhookStore(bare_service.store.path), webhook_secret(TOKEN), backoff_s=(30.0,), timeout_s=1.0,
                               settings=LOOPBACK_OK)
-    webhooks.listen(service.events)
+    webhooks.listen(bare_service.events)
     webhooks.register("job-2", WebhookSpec(url, ("job.completed",)))
     webhooks.start()
     try:
-        service.store.save(Job(id="job-2", pipeline="lite", status="queued", created_at=1.0))
-        service.cancel("job-2")
+        bare_service.store.save(Job(id="job-2", pipeline="lite", status="queued", created_at=1.0))
+        bare_service.cancel("job-2")
         hook = await eventually(lambda: (w := webhooks.job_webhook("job-2"))["deliveries"] and w)
         [attempt] = hook["deliveries"]
         assert attempt["status"] == "retry" and attempt["response_code"] is None and attempt["error"] == "connect_failed"
@@ -280,18 +291,18 @@ async def test_a_refused_connection_is_an_attempt_too(service, unused_tcp_port_f
         await webhooks.close()
 
 
-async def test_pending_deliveries_survive_a_restart(service, aiohttp_server):
+async def test_pending_deliveries_survive_a_restart(bare_service, aiohttp_server):
     receiver, url = await receiver_at(aiohttp_server, webhook_secret(TOKEN))
-    first = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), **FAST)
-    first.listen(service.events)
+    first = WebhookService(WebhookStore(bare_service.store.path), webhook_secret(TOKEN), **FAST)
+    first.listen(bare_service.events)
     first.register("job-3", WebhookSpec(url, ("job.completed",)))
-    service.store.save(Job(id="job-3", pipeline="lite", status="queued", created_at=1.0))
-    service.cancel("job-3")  # recorded, never sent: this worker was never started ("ComfyUI stopped")
+    bare_service.store.save(Job(id="job-3", pipeline="lite", status="queued", created_at=1.0))
+    bare_service.cancel("job-3")  # recorded, never sent: this worker was never started ("ComfyUI stopped")
     assert first.pending_count() == 1 and receiver.requests == []
     await first.close()
-    service.events.unlisten(first.on_job_event)
+    bare_service.events.unlisten(first.on_job_event)
 
-    second = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), **FAST)
+    second = WebhookService(WebhookStore(bare_service.store.path), webhook_secret(TOKEN), **FAST)
     second.start()
     try:
         await eventually(lambda: len(receiver.requests) == 1)
@@ -301,8 +312,8 @@ async def test_pending_deliveries_survive_a_restart(service, aiohttp_server):
         await second.close()
 
 
-def test_default_schedule_backs_off_exponentially_then_hourly_for_at_least_a_day(service):
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN))
+def test_default_schedule_backs_off_exponentially_then_hourly_for_at_least_a_day(bare_service):
+    webhooks = WebhookService(WebhookStore(bare_service.store.path), webhook_secret(TOKEN))
     waits = [webhooks._backoff(n) for n in range(1, 9)]
     assert waits == [5, 30, 120, 600, 3600, 3600, 3600, 3600]
     elapsed, attempts = 0.0, 1

@@ -20,12 +20,12 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from fake_host import clock, host, lite_body, service, upload_inputs  # noqa: F401
+from fake_host import lite_body, upload_inputs  # noqa: F401
 from myspinbot.server.model import Job
 from myspinbot.server.settings import Settings
 from myspinbot.server.webhooks import WebhookService, WebhookSpec, WebhookStore, webhook_secret
-from test_auth import AUTH, TOKEN, guarded_app
-from test_webhooks import LOOPBACK_OK, eventually, receiver_at
+from test_auth import AUTH, TOKEN, guarded_api
+from test_webhooks import LOOPBACK_OK, bare_service, eventually, receiver_at  # noqa: F401
 
 FAST = {"backoff_s": (30.0,), "then_s": 30.0}
 
@@ -108,12 +108,14 @@ REFUSED = [
 
 
 @pytest.fixture
-async def submit_client(aiohttp_client, service, tmp_path):
-    """The API with webhooks under the default policy (no allow-list)."""
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), settings=Settings.defaults())
-    client = await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0", webhooks=webhooks), headers=AUTH)
-    yield client
-    await webhooks.close()
+def api(host):
+    """The composed API, webhooks under the default policy (no allow-list)."""
+    return guarded_api(host, listen="0.0.0.0", settings=Settings.defaults(), deliver_webhooks=False)  # never sent
+
+
+@pytest.fixture
+async def submit_client(aiohttp_client, api):
+    return await aiohttp_client(api.app, headers=AUTH)
 
 
 async def post_job(client, fixtures_dir, url: str):
@@ -153,17 +155,16 @@ async def test_public_targets_are_accepted(submit_client, fixtures_dir, url):
     assert r.status == 202, await r.text()
 
 
-async def test_the_allow_list_opts_hosts_and_ranges_back_in(aiohttp_client, service, tmp_path, fixtures_dir):
+async def test_the_allow_list_opts_hosts_and_ranges_back_in(aiohttp_client, host, fixtures_dir):
     settings = Settings(webhook_allow=("10.0.0.0/8", "hooks.lan", "127.0.0.1:9000", "[::1]:9001", "not a host!"))
-    webhooks = WebhookService(WebhookStore(service.store.path), webhook_secret(TOKEN), settings=settings)
-    client = await aiohttp_client(guarded_app(service, tmp_path, listen="0.0.0.0", webhooks=webhooks), headers=AUTH)
+    api = guarded_api(host, listen="0.0.0.0", settings=settings, deliver_webhooks=False)  # recorded, never sent
+    client = await aiohttp_client(api.app, headers=AUTH)
     for url, status in [("http://10.1.2.3/h", 202), ("http://hooks.lan/h", 202), ("http://HOOKS.LAN.:8080/h", 202),
                         ("http://127.0.0.1:9000/h", 202), ("http://[::1]:9001/h", 202), ("http://[::ffff:10.0.0.1]/", 202),
                         ("http://192.168.0.1/h", 422), ("http://127.0.0.1:8188/interrupt", 422),
                         ("http://[::1]:8188/", 422), ("http://other.lan/h", 422), ("http://user:pw@hooks.lan/", 422)]:
         r = await post_job(client, fixtures_dir, url)
         assert r.status == status, (url, await r.text())
-    await webhooks.close()
 
 
 def test_legacy_numeric_forms_read_like_inet_aton():
@@ -178,15 +179,15 @@ def test_legacy_numeric_forms_read_like_inet_aton():
 
 # --- at delivery -------------------------------------------------------------------------------
 
-async def test_a_stored_webhook_to_comfyuis_interrupt_is_never_sent(service, aiohttp_server):
+async def test_a_stored_webhook_to_comfyuis_interrupt_is_never_sent(bare_service, aiohttp_server):
     """The issue's attack: a canceled job's webhook at http://127.0.0.1:PORT/interrupt canceled
     another running job. Stored without the submit-time check (as before the fix), it is still refused."""
     comfyui = Hits()
     base = await comfyui.serve(aiohttp_server)
-    webhooks = make_service(service)  # the defaults: no allow-list
+    webhooks = make_service(bare_service)  # the defaults: no allow-list
     webhooks.start()
     try:
-        cancel_job(service, webhooks, "job-i", base + "interrupt")
+        cancel_job(bare_service, webhooks, "job-i", base + "interrupt")
         attempt = await one_attempt(webhooks, "job-i")
         assert attempt["status"] == "abandoned" and attempt["error"] == "address_refused"
         assert attempt["response_code"] is None and attempt["next_attempt_at"] is None
@@ -197,13 +198,13 @@ async def test_a_stored_webhook_to_comfyuis_interrupt_is_never_sent(service, aio
 
 
 @pytest.mark.parametrize("spelling", ["localhost", "127.1", "0x7f000001", "[::ffff:127.0.0.1]"])
-async def test_stored_loopback_spellings_are_never_contacted(service, aiohttp_server, spelling):
+async def test_stored_loopback_spellings_are_never_contacted(bare_service, aiohttp_server, spelling):
     receiver = Hits()
     port = int((await receiver.serve(aiohttp_server)).rsplit(":", 1)[1].strip("/"))
-    webhooks = make_service(service)
+    webhooks = make_service(bare_service)
     webhooks.start()
     try:
-        cancel_job(service, webhooks, "job-l", f"http://{spelling}:{port}/hook")
+        cancel_job(bare_service, webhooks, "job-l", f"http://{spelling}:{port}/hook")
         attempt = await one_attempt(webhooks, "job-l")
         assert attempt["error"] == "address_refused" and attempt["status"] == "abandoned"
         await asyncio.sleep(0.2)
@@ -212,7 +213,7 @@ async def test_stored_loopback_spellings_are_never_contacted(service, aiohttp_se
         await webhooks.close()
 
 
-async def test_a_name_resolving_to_loopback_is_refused_when_connecting(service, aiohttp_server):
+async def test_a_name_resolving_to_loopback_is_refused_when_connecting(bare_service, aiohttp_server):
     """DNS rebinding: the name looks public at submission, but resolves to 127.0.0.1 when the
     delivery connects. The resolver hook refuses it; with 127.0.0.1 allow-listed it goes through."""
     receiver = Hits()
@@ -221,17 +222,17 @@ async def test_a_name_resolving_to_loopback_is_refused_when_connecting(service, 
     for job_id, settings, expected in [("job-r1", Settings.defaults(), "address_refused"), ("job-r2", LOOPBACK_OK, None),
                                        ("job-r3", Settings(webhook_allow=("hooks.example.com",)), None)]:
         resolver = StubResolver({"hooks.example.com": ["127.0.0.1"]})
-        webhooks = make_service(service, settings=settings, resolver=resolver)
+        webhooks = make_service(bare_service, settings=settings, resolver=resolver)
         webhooks.policy.check_url(url)  # passes at submission: a public-looking name
         webhooks.start()
         try:
-            cancel_job(service, webhooks, job_id, url)
+            cancel_job(bare_service, webhooks, job_id, url)
             attempt = await one_attempt(webhooks, job_id)
             assert attempt["error"] == expected, (job_id, attempt)
             assert resolver.asked == ["hooks.example.com"]
         finally:
             await webhooks.close()
-            service.events.unlisten(webhooks.on_job_event)
+            bare_service.events.unlisten(webhooks.on_job_event)
     assert len(receiver.requests) == 2  # only the two allow-listed deliveries
 
 
@@ -251,19 +252,19 @@ async def test_the_resolver_drops_internal_answers_and_keeps_public_ones():
 
 # --- what a failure tells the submitter --------------------------------------------------------
 
-async def test_errors_are_coarse_and_the_detail_stays_in_the_log(service, aiohttp_server, unused_tcp_port_factory, caplog):
+async def test_errors_are_coarse_and_the_detail_stays_in_the_log(bare_service, aiohttp_server, unused_tcp_port_factory, caplog):
     closed = unused_tcp_port_factory()  # nothing listens: the old error text named the port and "Connect call failed"
     slow = Hits(delay_s=3.0)
     slow_url = await slow.serve(aiohttp_server)
     failing = Hits(status=503)
     failing_url = await failing.serve(aiohttp_server)
-    webhooks = make_service(service, settings=LOOPBACK_OK, timeout_s=0.5)
+    webhooks = make_service(bare_service, settings=LOOPBACK_OK, timeout_s=0.5)
     webhooks.start()
     caplog.set_level(logging.INFO, logger="myspinbot.webhooks")
     try:
-        cancel_job(service, webhooks, "job-c", f"http://127.0.0.1:{closed}/hook")
-        cancel_job(service, webhooks, "job-t", slow_url + "hook")
-        cancel_job(service, webhooks, "job-h", failing_url + "hook")
+        cancel_job(bare_service, webhooks, "job-c", f"http://127.0.0.1:{closed}/hook")
+        cancel_job(bare_service, webhooks, "job-t", slow_url + "hook")
+        cancel_job(bare_service, webhooks, "job-h", failing_url + "hook")
         errors = {job: (await one_attempt(webhooks, job))["error"] for job in ("job-c", "job-t", "job-h")}
         assert errors == {"job-c": "connect_failed", "job-t": "timeout", "job-h": "http_503"}
         assert str(closed) in caplog.text  # the operator still sees what happened
@@ -279,15 +280,15 @@ def test_error_texts_stored_before_the_fix_are_shown_coarse():
         [None, "http_503", "http_429", "address_refused", "timeout", "connect_failed"]
 
 
-async def test_redirects_are_not_followed(service, aiohttp_server):
+async def test_redirects_are_not_followed(bare_service, aiohttp_server):
     comfyui = Hits()
     interrupt = await comfyui.serve(aiohttp_server) + "interrupt"
     redirector = Hits(status=307, headers={"Location": interrupt})
     url = await redirector.serve(aiohttp_server)
-    webhooks = make_service(service, settings=LOOPBACK_OK)
+    webhooks = make_service(bare_service, settings=LOOPBACK_OK)
     webhooks.start()
     try:
-        cancel_job(service, webhooks, "job-3xx", url + "hook")
+        cancel_job(bare_service, webhooks, "job-3xx", url + "hook")
         attempt = await one_attempt(webhooks, "job-3xx")
         assert attempt["error"] == "http_307" and attempt["status"] == "retry"
         await asyncio.sleep(0.2)
@@ -298,21 +299,21 @@ async def test_redirects_are_not_followed(service, aiohttp_server):
 
 # --- one slow receiver ----------------------------------------------------------------------------
 
-async def test_a_slow_receiver_does_not_delay_other_hosts(service, aiohttp_server):
+async def test_a_slow_receiver_does_not_delay_other_hosts(bare_service, aiohttp_server):
     """The issue: a receiver taking 12 s made another job's job.completed arrive 33 s late. Here
     receiver A takes 3 s per request and has 24 deliveries queued (more than all slots); B's one
     delivery, queued after them, still arrives within a few hundred ms."""
     slow, fast = Hits(delay_s=3.0), Hits()
     slow_url, fast_url = await slow.serve(aiohttp_server), await fast.serve(aiohttp_server)
     settings = Settings(webhook_allow=("127.0.0.1",), webhook_per_host=2, webhook_concurrency=16)
-    webhooks = make_service(service, settings=settings)
+    webhooks = make_service(bare_service, settings=settings)
     webhooks.start()
     try:
         for i in range(24):
-            cancel_job(service, webhooks, f"job-a{i}", slow_url + "hook")
+            cancel_job(bare_service, webhooks, f"job-a{i}", slow_url + "hook")
         await eventually(lambda: slow.requests)
         queued = time.monotonic()
-        cancel_job(service, webhooks, "job-b", fast_url + "hook")
+        cancel_job(bare_service, webhooks, "job-b", fast_url + "hook")
         await eventually(lambda: fast.requests, timeout=2.5)
         assert fast.arrived[0] - queued < 0.5
         assert slow.peak <= 2  # per-host limit
@@ -320,7 +321,7 @@ async def test_a_slow_receiver_does_not_delay_other_hosts(service, aiohttp_serve
         await webhooks.close()
 
 
-async def test_connecting_gives_up_after_the_connect_timeout(service):
+async def test_connecting_gives_up_after_the_connect_timeout(bare_service):
     """A receiver that never completes the TCP handshake (its accept queue is full) costs the
     connect timeout, not the whole request timeout."""
     listener = socket.socket()
@@ -329,11 +330,11 @@ async def test_connecting_gives_up_after_the_connect_timeout(service):
     port = listener.getsockname()[1]
     filler = socket.create_connection(("127.0.0.1", port))  # fills the queue; further handshakes hang
     settings = Settings(webhook_allow=("127.0.0.1",), webhook_connect_timeout_s=0.3, webhook_timeout_s=10.0)
-    webhooks = make_service(service, settings=settings)
+    webhooks = make_service(bare_service, settings=settings)
     webhooks.start()
     try:
         started = time.monotonic()
-        cancel_job(service, webhooks, "job-ct", f"http://127.0.0.1:{port}/hook")
+        cancel_job(bare_service, webhooks, "job-ct", f"http://127.0.0.1:{port}/hook")
         attempt = await one_attempt(webhooks, "job-ct")
         assert attempt["error"] == "timeout" and time.monotonic() - started < 3.0
     finally:

@@ -1,4 +1,11 @@
-"""``Host`` over ComfyUI's PromptServer: the only module of the job service that imports ComfyUI."""
+"""``Host`` over ComfyUI's PromptServer: the only module of the job service that imports ComfyUI.
+
+A job's prompt enters ComfyUI the way core's ``POST /prompt`` takes one (``server.post_prompt``):
+the on-prompt handlers other packs registered (``PromptServer.add_on_prompt_handler``) see it
+and may change it (``trigger_on_prompt``), core's node replacements apply, then ComfyUI
+validates it and queues it. A cancel uses core's own ``comfy_execution.jobs.cancel_job`` (what
+``POST /api/jobs/{id}/cancel`` runs) where this ComfyUI has it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,12 @@ import execution
 import folder_paths
 
 from .api_errors import ApiError
-from .host import CancelOutcome, EventCallback, RemovedCallback
+from .host import DEQUEUED, INTERRUPTED, NOT_FOUND, CancelOutcome, EventCallback, RemovedCallback
+
+try:  # core's cancel by job id (newer ComfyUI); else the same two steps done here
+    from comfy_execution.jobs import CANCEL_PENDING, CANCEL_RUNNING, cancel_job as core_cancel_job
+except ImportError:  # pragma: no cover - depends on the ComfyUI version
+    core_cancel_job = None
 
 log = logging.getLogger("myspinbot.host")
 
@@ -117,44 +129,74 @@ class PromptServerHost:
         self._callbacks.append(callback)
 
     async def enqueue(self, prompt_id: str, prompt: dict[str, Any]) -> None:
+        """As core's ``post_prompt`` does with a request body ``{"prompt", "prompt_id", "client_id",
+        "extra_data"}``: on-prompt handlers, queue number (a handler may set ``number`` or
+        ``front``), node replacements, validation, sensitive extra data apart, then the queue. The
+        prompt id stays the job's id whatever a handler returns."""
+        server = self._server
+        body = _on_prompt(server, {"prompt": prompt, "prompt_id": prompt_id, "client_id": CLIENT_ID, "extra_data": {}})
+        prompt = body["prompt"]
+        if "number" in body:
+            number = float(body["number"])
+        else:
+            number = -server.number if body.get("front") else server.number
+            server.number += 1
+        replacements = getattr(server, "node_replace_manager", None)
+        if replacements is not None:
+            replacements.apply_replacements(prompt)
         valid = await execution.validate_prompt(prompt_id, prompt, None)
         if not valid[0]:
             log.warning("myspinbot: ComfyUI rejected the prompt of job %s: %s %s", prompt_id, valid[1], valid[3])
             raise ApiError(422, "invalid_workflow", "ComfyUI rejected the pipeline's workflow",
                            {"error": valid[1], "node_errors": valid[3]})
-        server = self._server
-        number = server.number
-        server.number += 1
-        extra_data = {"client_id": CLIENT_ID, "create_time": int(time.time() * 1000)}
-        server.prompt_queue.put((number, prompt_id, prompt, extra_data, valid[2], {}))
+        extra_data = dict(body.get("extra_data") or {})
+        extra_data["client_id"] = body.get("client_id") or CLIENT_ID
+        sensitive = {key: extra_data.pop(key) for key in getattr(execution, "SENSITIVE_EXTRA_DATA_KEYS", ())
+                     if key in extra_data}
+        extra_data["create_time"] = int(time.time() * 1000)
+        server.prompt_queue.put((number, prompt_id, prompt, extra_data, valid[2], sensitive))
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         return self._server.prompt_queue.get_history(prompt_id=prompt_id).get(prompt_id)
 
     def cancel(self, prompt_id: str) -> CancelOutcome:
-        """Dequeue ``prompt_id`` if pending (as ComfyUI's ``POST /queue {"delete": [...]}``), else
-        interrupt it only if it is the running prompt (as ``POST /interrupt {"prompt_id"}``).
+        """Dequeue ``prompt_id`` if pending, else interrupt it only if it is the running prompt,
+        with core's ``cancel_job`` where it exists (as ``POST /api/jobs/{id}/cancel`` does).
 
-        The running check and the interrupt happen under the queue's mutex, so the worker cannot
-        finish this prompt and start another in between and the interrupt cannot land on an
-        unrelated prompt (ComfyUI resets the interrupt flag when a prompt starts)."""
+        The interrupt checks and signals under the queue's mutex (``interrupt_if_running``), so
+        it cannot land on an unrelated prompt that started in between (ComfyUI resets the
+        interrupt flag when a prompt starts)."""
         queue = self._server.prompt_queue
-        if queue.delete_queue_item(lambda item: item[1] == prompt_id):
-            log.info("myspinbot: removed pending prompt %s from the queue", prompt_id)
-            return "pending"
+
+        def dequeue(pid: str) -> bool:
+            return bool(queue.delete_queue_item(lambda item: item[1] == pid))
+
+        if core_cancel_job is not None:
+            running, pending = self._snapshot()
+            history = queue.get_history(prompt_id=prompt_id)
+            outcome = core_cancel_job(prompt_id, running, pending, history, self._interrupt_if_running, dequeue)
+            result = {CANCEL_PENDING: DEQUEUED, CANCEL_RUNNING: INTERRUPTED}.get(outcome, NOT_FOUND)
+        elif dequeue(prompt_id):
+            result = DEQUEUED
+        else:
+            result = INTERRUPTED if self._interrupt_if_running(prompt_id) else NOT_FOUND
+        if result != NOT_FOUND:
+            log.info("myspinbot: %s prompt %s", "removed pending" if result == DEQUEUED else "interrupting running",
+                     prompt_id)
+        return result
+
+    def _interrupt_if_running(self, prompt_id: str) -> bool:
+        """Signal an interrupt if (and only if) ``prompt_id`` is the prompt running now."""
+        queue = self._server.prompt_queue
         interrupt_if_running = getattr(queue, "interrupt_if_running", None)
         if interrupt_if_running is not None:  # newer ComfyUI: the same check-and-signal, atomic
-            interrupted = bool(interrupt_if_running(prompt_id))
-        else:
-            with queue.mutex:  # an RLock: get_current_queue_volatile takes it again
-                running, _ = queue.get_current_queue_volatile()
-                interrupted = any(item[1] == prompt_id for item in running)
-                if interrupted:
-                    comfy.model_management.interrupt_current_processing(True)
-        if interrupted:
-            log.info("myspinbot: interrupting running prompt %s", prompt_id)
-            return "running"
-        return "not_found"
+            return bool(interrupt_if_running(prompt_id))
+        with queue.mutex:  # an RLock: get_current_queue_volatile takes it again
+            running, _ = queue.get_current_queue_volatile()
+            if any(item[1] == prompt_id for item in running):
+                comfy.model_management.interrupt_current_processing(True)
+                return True
+        return False
 
     def queue_position(self, prompt_id: str) -> int | None:
         _, pending = self._snapshot()
@@ -173,3 +215,21 @@ def _pending(queue: Any) -> dict[str, int] | None:
         return {item[1]: item[0] for item in queue.queue}
     except Exception:
         return None
+
+
+def _on_prompt(server: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` after core's on-prompt handlers (``trigger_on_prompt``; each handler's failure is
+    logged by core and skipped). A result that is not a body with a prompt leaves ``body`` as it was."""
+    trigger = getattr(server, "trigger_on_prompt", None)
+    if trigger is None:
+        return body
+    original = dict(body)
+    try:
+        result = trigger(body)
+    except Exception:  # core catches each handler's error; this only guards an odd trigger
+        log.exception("myspinbot: ComfyUI's on-prompt handlers failed; the job's prompt goes in unchanged")
+        return original
+    if not isinstance(result, dict) or not isinstance(result.get("prompt"), dict):
+        log.warning("myspinbot: an on-prompt handler returned no prompt; the job's prompt goes in unchanged")
+        return original
+    return result

@@ -17,18 +17,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
 from .api_errors import ApiError
 from .auth import COOKIE, ApiAuth, check_path_params, listen_addresses, load_token
+from .urls import PREFIX, unmirrored
 
 log = logging.getLogger("myspinbot.auth")
 
-PREFIX = "/myspinbot"
-API_MIRROR = "/api"
 HEALTH_PATH = PREFIX + "/health"
 SESSION_PATH = PREFIX + "/session"
 UNMATCHED_ROUTE = "unmatched"
@@ -46,9 +45,7 @@ def route_template(request: web.Request) -> str | None:
     mirror folded in), ``UNMATCHED_ROUTE`` for an unknown path under ``/myspinbot``, or None
     for a request outside the pack's routes."""
     resource = request.match_info.route.resource
-    path = resource.canonical if resource is not None else request.path
-    if path.startswith(API_MIRROR + PREFIX):
-        path = path[len(API_MIRROR):]
+    path = unmirrored(resource.canonical if resource is not None else request.path)
     if not (path == PREFIX or path.startswith(PREFIX + "/")):
         return None
     return path if resource is not None else UNMATCHED_ROUTE
@@ -162,11 +159,14 @@ class Access:
 
 
 def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str | Iterable[str] | None, *,
-                 settings: Any = None, cors: bool = False) -> Access:
+                 settings: Any = None, cors: bool = False, webhook_options: Mapping[str, Any] | None = None,
+                 deliver_webhooks: bool = True) -> Access:
     """Token, metrics, webhooks and the guard middleware for ``service`` on ``app``.
 
     ``settings``: ``settings.Settings`` (default: the service's). ``cors``: ComfyUI runs with
-    ``--enable-cors-header``. Call it before anything settles old jobs (their status changes then
+    ``--enable-cors-header``. ``webhook_options``: more ``WebhookService`` keyword arguments
+    (backoff, timeouts); ``deliver_webhooks``: False records deliveries but never starts the worker
+    that sends them. Call it before anything settles old jobs (their status changes then
     reach the webhooks and metrics) and before the app starts (the middleware list freezes then).
     The webhook worker starts on the running loop, or when the app starts if no loop runs yet."""
     from .metrics import Metrics
@@ -177,7 +177,7 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
     auth = ApiAuth.for_listen(load_token(user_dir, settings.api_token), listen, cors=cors)
     metrics = Metrics(service)
     webhooks = WebhookService(WebhookStore(service.store.db), webhook_secret(auth.token.value),
-                              on_attempt=metrics.observe_delivery, settings=settings)
+                              on_attempt=metrics.observe_delivery, settings=settings, **dict(webhook_options or {}))
     webhooks.listen(service.events)
     metrics.track_webhooks(webhooks.pending_count)
     # The page's static files (no job data) stay open so a browser can load it and then sign in.
@@ -191,14 +191,15 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
     async def stop_webhooks(_app: web.Application) -> None:
         await webhooks.close()
 
-    try:
-        webhooks.start()
-    except RuntimeError:  # no running loop: start with the app
-        app.on_startup.append(start_webhooks)
+    if deliver_webhooks:
+        try:
+            webhooks.start()
+        except RuntimeError:  # no running loop: start with the app
+            app.on_startup.append(start_webhooks)
     app.on_cleanup.append(stop_webhooks)
     where = ", ".join(listen_addresses(listen)) or "127.0.0.1"
     log.info("myspinbot: API token from %s; %s (ComfyUI listens on %s)%s", auth.token.source,
-             "required on every /myspinbot route but /health" if auth.required else
+             f"required on every {PREFIX} route but /health" if auth.required else
              "optional from loopback hosts only, a wrong one is refused", where,
              "; ComfyUI's own routes need it too" if settings.protect_comfyui else "")
     return Access(auth, guard, webhooks, metrics)

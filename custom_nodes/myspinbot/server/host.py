@@ -19,9 +19,10 @@ RemovedCallback = Callable[[list[str]], None]
 Clear queue, ``POST /queue {"clear": true}`` / ``{"delete": [...]}``, its job cancel route, or
 ``Host.cancel``); always invoked on the event loop's thread, after the removal."""
 
-CancelOutcome = Literal["pending", "running", "not_found"]
-"""What ``Host.cancel`` did: removed a pending prompt from the queue (``pending``), signalled an
-interrupt to the running prompt (``running``), or found the prompt neither pending nor running."""
+DEQUEUED, INTERRUPTED, NOT_FOUND = "dequeued", "interrupted", "not_found"
+CancelOutcome = Literal["dequeued", "interrupted", "not_found"]
+"""What ``Host.cancel`` did: removed a pending prompt from the queue (``dequeued``), signalled an
+interrupt to the running prompt (``interrupted``), or found the prompt neither pending nor running."""
 
 
 class Host(Protocol):
@@ -30,7 +31,8 @@ class Host(Protocol):
     user_dir: Path
 
     async def enqueue(self, prompt_id: str, prompt: dict[str, Any]) -> None:
-        """Validate an API-format prompt and put it on the queue under ``prompt_id``.
+        """Validate an API-format prompt and put it on the queue under ``prompt_id``, as ComfyUI's
+        own ``POST /prompt`` does (other packs' on-prompt handlers see it first).
 
         Raises ``ApiError`` (code ``invalid_workflow``) when ComfyUI rejects the prompt."""
 

@@ -16,26 +16,22 @@ Anything else there (files, folders with other names, symlinks) is left alone.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .jobs.layout import ASSETS_SUBDIR, INCOMING_PREFIX, INPUT_SUBDIR, JOB_ID
 
 if TYPE_CHECKING:
     from .jobs import JobService
 
 log = logging.getLogger("myspinbot.leftovers")
 
-JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-"""What ``POST /myspinbot/jobs`` names a job (``str(uuid.uuid4())``)."""
-INCOMING_PREFIX = ".incoming-"
-"""The prefix of an asset upload's staging folder (``routes.upload_asset``)."""
+__all__ = ["INCOMING_PREFIX", "JOB_ID", "orphan_staging", "remove_orphan_staging"]
 
 
 def orphan_staging(service: "JobService") -> list[Path]:
     """The staging folders under ``<input>/myspinbot/`` that no job and no running upload owns."""
-    from .jobs import ASSETS_SUBDIR, INPUT_SUBDIR
-
     root = service.host.input_dir / INPUT_SUBDIR
     found: list[Path] = []
     for entry in _folders(root):

@@ -29,10 +29,10 @@ from prometheus_client.registry import Collector
 from .api_errors import ApiError
 from .events import STAGE, STATUS, JobEvent
 from .model import CANCELED, FAILED, QUEUED, STATUSES, SUCCEEDED
+from .urls import PREFIX
 
 log = logging.getLogger("myspinbot.metrics")
 
-PREFIX = "/myspinbot"
 METRICS_PATH = PREFIX + "/metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
@@ -57,10 +57,10 @@ class Metrics:
         self.webhook_deliveries = Counter("myspinbot_webhook_deliveries", "Webhook delivery attempts by outcome "
                                           "(delivered, retry: failed and retried later, abandoned: failed for good).",
                                           ["event", "outcome"], registry=r)
-        self.http_requests = Counter("myspinbot_http_requests", "HTTP requests to the /myspinbot routes.",
+        self.http_requests = Counter("myspinbot_http_requests", f"HTTP requests to the {PREFIX} routes.",
                                      ["route", "method", "status"], registry=r)
         self.http_duration = Histogram("myspinbot_http_request_duration_seconds",
-                                       "Time to answer a /myspinbot request (an event stream: its whole life).",
+                                       f"Time to answer a {PREFIX} request (an event stream: its whole life).",
                                        ["route", "method"], registry=r)
         r.register(_StateCollector(self))
         service.events.listen(self.on_job_event)

@@ -28,7 +28,8 @@ from ..errors import (
 from ..models.manager import ModelManager, probe_engines
 from ..models.preflight import require
 from .api_errors import ApiError
-from .routes import PREFIX, api_base, json_errors
+from .routes import api_base, json_errors
+from .urls import PREFIX
 
 _STATUS = {
     UnknownModelError: 404,

@@ -15,7 +15,8 @@ from .model import STATUSES
 from .pipelines import FILE_KINDS, Param, Pipeline
 from .api_token import TOKEN_ENV
 from .guard import HEALTH_PATH
-from .routes import IDEMPOTENCY_HEADER, PREFIX, REPLAYED_HEADER
+from .jobs.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER
+from .urls import PREFIX
 from .webhooks import COMPLETED_STATUSES, EVENTS, JOB_COMPLETED, JOB_STATUS, SECRET_PATH
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, METRICS_PATH
 

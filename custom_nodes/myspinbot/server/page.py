@@ -15,8 +15,8 @@ from aiohttp import web
 
 from ..paths import REPO_DIR
 from .api_errors import ApiError
+from .urls import PREFIX
 
-PREFIX = "/myspinbot"
 PAGE_DIR = REPO_DIR / "web" / "page"
 INDEX = "index.html"
 PAGE_ROUTES = (PREFIX, PREFIX + "/", PREFIX + "/page/{file}")

@@ -18,9 +18,9 @@ Queueing needs ComfyUI's prompt validation (a coroutine) and its node registry c
 :meth:`JobRecovery.resume` does it once the server starts (``install`` hooks it into aiohttp's
 ``on_startup``, which runs before the server accepts requests). Each re-queued job keeps its id
 as ComfyUI prompt id (ComfyUI's queue and history are empty after a restart), its progress is
-reset, any partial output of the interrupted run is removed, and the service's run tracking is
-rebuilt so that its completion is observed; a job still only succeeds when its output file
-exists (``JobService._finalize``).
+reset, any partial output of the interrupted run is removed, and it is followed to completion
+like any job (``JobService.resubmit``); a job still only succeeds when its output file exists
+(``jobs/tracking.py``). Every status change goes through ``JobService.lifecycle``.
 """
 
 from __future__ import annotations
@@ -28,21 +28,20 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api_errors import ApiError
-from .events import STATUS
+from .jobs.layout import job_folder
+from .jobs.lifecycle import LOST, REQUEUED_MESSAGE
 from .leftovers import remove_orphan_staging
-from .model import CANCELED, CANCELING, FAILED, QUEUED, RUNNING, Job
-from .progress import ProgressTracker, initial_detail
+from .model import CANCELING, QUEUED, RUNNING, Job
+from .reconcile import QueueReconciler
 from .store import PromptRecord
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .jobs import JobService
-    from .reconcile import QueueReconciler
     from .retention import Retention
 
 log = logging.getLogger("myspinbot.recovery")
@@ -51,8 +50,7 @@ MAX_REQUEUES = 1
 """How many started (and interrupted) runs a job may have and still be queued again by a restart:
 with 1, a job whose run was cut short runs once more; if that run is cut short too, it is lost."""
 
-LOST = "lost_on_restart"
-REQUEUED_MESSAGE = "queued again after a ComfyUI restart"
+__all__ = ["LOST", "REQUEUED_MESSAGE", "JobRecovery", "Recovered", "install", "job_folder"]
 
 # ComfyUI loaders and the inputs that name a file in its input folder.
 LOADER_INPUTS: dict[str, tuple[str, ...]] = {
@@ -87,7 +85,7 @@ class JobRecovery:
         result = Recovered()
         remove_orphan_staging(service)  # uploads a crash cut short (leftovers.py)
         for job in store.with_status(CANCELING):
-            service._finish(job, CANCELED)
+            service.lifecycle.cancel(job)
             result.canceled.append(job.id)
         for job in store.with_status(QUEUED, RUNNING):
             why = self.why_not(job)
@@ -159,14 +157,14 @@ class JobRecovery:
             if why is not None or record is None:
                 self._lose(job, *(why or ("its workflow was not stored", {"reason": "no_prompt"})))
                 continue
-            # Informational; the limit counts started runs (the service counts them as they start).
+            # Informational; the limit counts started runs (the lifecycle counts them as they start).
             store.save_prompt(record._replace(requeue_count=record.requeue_count + 1))
-            self._reset(job, record)
-            service._runs[job_id] = self._run(job, record)
+            partial = job_folder(service.host.output_dir, job_id)  # what the interrupted run wrote
+            if partial is not None:
+                shutil.rmtree(partial, ignore_errors=True)
             try:
-                await service.host.enqueue(job_id, record.prompt)
+                await service.resubmit(job, record)
             except Exception as err:  # ComfyUI rejected it (a node gone, an input invalid now)
-                service._runs.pop(job_id, None)
                 details: dict[str, Any] = {"reason": "rejected"}
                 if isinstance(err, ApiError):
                     details["error"] = err.details
@@ -180,53 +178,15 @@ class JobRecovery:
             log.info("myspinbot: job %s queued again after the restart", job_id)
         return queued
 
-    def _reset(self, job: Job, record: PromptRecord) -> None:
-        """Back to a fresh ``queued``: progress, stage, times and partial outputs of the lost run cleared."""
-        service = self.service
-        pipeline = service.pipelines[job.pipeline]
-        partial = job_folder(service.host.output_dir, job.id)
-        if partial is not None:
-            shutil.rmtree(partial, ignore_errors=True)
-        job.status = QUEUED
-        job.started_at = None
-        job.completed_at = None
-        job.progress = 0.0
-        job.stage = None
-        job.outputs = []
-        job.error = None
-        job.message = REQUEUED_MESSAGE
-        job.progress_detail = initial_detail(ProgressTracker.for_prompt(pipeline.stages, self._node_stages(job, record)).plan)
-        service.store.save(job)
-        service.events.publish(STATUS, job)
-
-    def _node_stages(self, job: Job, record: PromptRecord) -> dict[str, Any]:
-        pipeline = self.service.pipelines[job.pipeline]
-        by_name = {stage.name: stage for stage in pipeline.stages}
-        stages = {node: by_name[name] for node, name in record.node_stages.items() if name in by_name and node in record.prompt}
-        return stages or pipeline.node_stages(record.prompt)
-
-    def _run(self, job: Job, record: PromptRecord):
-        from .jobs import _Run
-
-        pipeline = self.service.pipelines[job.pipeline]
-        node_stages = self._node_stages(job, record)
-        return _Run(nodes=len(record.prompt), output_nodes=dict(record.output_nodes),
-                    output_types={o.name: o.type for o in pipeline.outputs}, node_stages=node_stages,
-                    tracker=ProgressTracker.for_prompt(pipeline.stages, node_stages))
-
     def _lose(self, job: Job, why: str, details: dict[str, Any]) -> None:
-        self.service._finish(job, FAILED, error={"code": LOST, "message": f"ComfyUI restarted before the job finished; "
-                                                                          f"it was not run again: {why}",
-                                                 "details": details})
+        self.service.lifecycle.lose(job, why, details)
 
 
-def install(app: "web.Application", recovery: JobRecovery, retention: "Retention | None" = None) -> "QueueReconciler":
+def install(app: "web.Application", recovery: JobRecovery, retention: "Retention | None" = None) -> QueueReconciler:
     """Run ``recovery.resume()`` and start ``retention`` when ``app`` starts (before it serves),
     and stop ``retention`` when it shuts down. Also keeps queued jobs in step with ComfyUI's
     queue (``reconcile.py``): removals observed from now on, the periodic check started once the
     re-queued jobs are back in ComfyUI's queue. Returns that reconciler."""
-    from .reconcile import QueueReconciler
-
     reconciler = QueueReconciler(recovery.service)
     reconciler.observe()
 
@@ -254,14 +214,3 @@ def install(app: "web.Application", recovery: JobRecovery, retention: "Retention
 def _strip_annotation(name: str) -> str:
     """``"a.png [input]"`` → ``"a.png"`` (ComfyUI's annotated file names)."""
     return name[: -len(" [input]")] if name.endswith(" [input]") else name
-
-
-def job_folder(root: Path, job_id: str) -> Path | None:
-    """``<root>/myspinbot/<job id>``: a job's own folder under ComfyUI's input or output folder
-    (both use the ``myspinbot`` subfolder), or None for an id that could name anything else
-    (the shared ``assets`` folder, a path, a hidden name)."""
-    from .jobs import ASSETS_SUBDIR, INPUT_SUBDIR
-
-    if not job_id or job_id == ASSETS_SUBDIR or job_id.startswith(".") or "/" in job_id or "\\" in job_id:
-        return None
-    return Path(root) / INPUT_SUBDIR / job_id

@@ -1,13 +1,14 @@
-"""Job retention: finished jobs older than ``MYSPINBOT_JOB_RETENTION_DAYS`` (default 30) expire.
+"""Job retention: finished jobs older than ``Settings.job_retention_days`` (default 30) expire.
 
 An expired job keeps its record (status ``expired``, with what it had been in its message) but
 loses its files: its output folder ``<output>/myspinbot/<id>/`` and its upload folder
 ``<input>/myspinbot/<id>/``. Shared uploads (``<input>/myspinbot/assets/``) are never removed:
 other jobs may use them. Age counts from when the job finished.
 
-``MYSPINBOT_JOB_RETENTION_DAYS``: days (a decimal number is fine); ``0``, a negative number,
-``off`` or ``never`` keep jobs forever. The sweep runs when the server starts and every
-``MYSPINBOT_JOB_RETENTION_SWEEP_S`` seconds (default 3600) after that.
+``MYSPINBOT_JOB_RETENTION_DAYS`` (read into ``Settings``): days (a decimal number is fine);
+``0``, a negative number, ``off`` or ``never`` keep jobs forever. The sweep runs when the
+server starts and every ``MYSPINBOT_JOB_RETENTION_SWEEP_S`` seconds (default 3600) after that.
+The status change goes through ``JobService.lifecycle`` (``expire``), which saves and publishes it.
 """
 
 from __future__ import annotations
@@ -15,56 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 from typing import TYPE_CHECKING, Callable
 
-from .events import STATUS
-from .model import CANCELED, EXPIRED, FAILED, SUCCEEDED, Job
-from .recovery import job_folder
+from .jobs.layout import job_folder
+from .model import CANCELED, FAILED, SUCCEEDED, Job
+from .settings import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_SWEEP_S, Settings
 
 if TYPE_CHECKING:
     from .jobs import JobService
 
 log = logging.getLogger("myspinbot.retention")
 
-DEFAULT_RETENTION_DAYS = 30.0
-DEFAULT_SWEEP_INTERVAL_S = 3600.0
+DEFAULT_SWEEP_INTERVAL_S = DEFAULT_RETENTION_SWEEP_S
 EXPIRABLE = (SUCCEEDED, FAILED, CANCELED)
 _BATCH = 200
-
-
-def _env_float(name: str, default: float) -> str | float:
-    raw = os.environ.get(name, "").strip()
-    return raw if raw else default
-
-
-def retention_days_from_env() -> float | None:
-    """``MYSPINBOT_JOB_RETENTION_DAYS`` in days, None to keep jobs forever; a bad value falls back to 30."""
-    raw = _env_float("MYSPINBOT_JOB_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
-    if isinstance(raw, str) and raw.lower() in ("off", "never", "none", "forever"):
-        return None
-    try:
-        days = float(raw)
-        if days != days or days == float("inf"):
-            raise ValueError(raw)
-    except ValueError:
-        log.warning("myspinbot: ignoring MYSPINBOT_JOB_RETENTION_DAYS=%r (want a number of days, or 'off'); using %g",
-                    raw, DEFAULT_RETENTION_DAYS)
-        return DEFAULT_RETENTION_DAYS
-    return days if days > 0 else None
-
-
-def sweep_interval_from_env() -> float:
-    raw = _env_float("MYSPINBOT_JOB_RETENTION_SWEEP_S", DEFAULT_SWEEP_INTERVAL_S)
-    try:
-        value = float(raw)
-        if not value > 0 or value == float("inf"):
-            raise ValueError(raw)
-        return value
-    except ValueError:
-        log.warning("myspinbot: ignoring MYSPINBOT_JOB_RETENTION_SWEEP_S=%r; using %g", raw, DEFAULT_SWEEP_INTERVAL_S)
-        return DEFAULT_SWEEP_INTERVAL_S
 
 
 class Retention:
@@ -77,8 +43,9 @@ class Retention:
         self._task: asyncio.Task | None = None
 
     @classmethod
-    def from_env(cls, service: "JobService") -> "Retention":
-        return cls(service, retention_days_from_env(), sweep_interval_from_env())
+    def from_settings(cls, service: "JobService", settings: Settings) -> "Retention":
+        """Days and sweep interval from ``settings`` (``job_retention_days`` None: keep forever)."""
+        return cls(service, settings.job_retention_days, settings.job_retention_sweep_s)
 
     def sweep(self) -> list[str]:
         """Expire every finished job older than the retention now; returns their ids."""
@@ -100,17 +67,13 @@ class Retention:
     def expire(self, job: Job) -> None:
         """Mark ``job`` expired (first, so a crash in between never leaves a job that claims files
         it no longer has), then remove its own input and output folders."""
-        was = job.status
-        job.status = EXPIRED
-        job.outputs = []
-        job.message = f"expired: finished {was} more than {self.days:g} days ago; its files were removed"
-        self.service.store.expire(job)  # the row and the rows only a live job needs, in one transaction
+        message = f"expired: finished {job.status} more than {self.days:g} days ago; its files were removed"
+        self.service.lifecycle.expire(job, message)  # saves through store.expire: one transaction
         host = self.service.host
         for root in (host.output_dir, host.input_dir):
             folder = job_folder(root, job.id)
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
-        self.service.events.publish(STATUS, job)
 
     # --- the periodic task ---------------------------------------------------------------
     def start(self) -> None:

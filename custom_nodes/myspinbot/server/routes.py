@@ -20,22 +20,22 @@ from aiohttp import web
 from .api_errors import ApiError
 from .events import OUTPUT, PROGRESS, STATUS, JobEvent
 from .jobs import DEFAULT_PAGE, JobService
+from .jobs.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, parse_key
+from .jobs.layout import INCOMING_PREFIX, JOB_ID
 from .model import TERMINAL, Job, asset_to_json, job_to_json, output_to_json, progress_to_json
-from .input_limits import audio_limit, check_asset_audio, check_text_inputs, file_fields_of
+from .input_limits import check_asset_audio, check_text_inputs, file_fields_of
 from .json_body import check_json_depth, read_json
-from .uploads import FormLimits, accept_audio, accept_image, read_multipart, sniff_asset
+from .uploads import FormLimits, read_multipart
+from .urls import PREFIX, api_base as _base
 from .metrics import Metrics, add_metrics_route
 from .webhooks import WebhookService, add_webhook_routes, webhook_from_request, with_webhook
 
 log = logging.getLogger("myspinbot.routes")
 
-PREFIX = "/myspinbot"
-_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_JOB_ID = JOB_ID
 _OUTPUT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options", "webhook"})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotency-Replayed"
+__all__ = ["IDEMPOTENCY_HEADER", "PREFIX", "REPLAYED_HEADER", "add_routes", "api_base", "json_errors"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,7 +60,8 @@ def json_errors(handler: Handler) -> Handler:
 
 
 def api_base(request: web.Request) -> str:
-    return "/api" + PREFIX if request.path.startswith("/api/") else PREFIX
+    """The prefix the client used: ``/api/myspinbot`` under ComfyUI's mirror, else ``/myspinbot``."""
+    return _base(request.path)
 
 
 def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: WebhookService | None = None,
@@ -142,12 +143,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
                             raise ApiError(422, "unknown_parameter", f"pipeline '{pipeline.name}' takes no file '{name}'", {"field": name})
                         if name in values:
                             raise ApiError(422, "conflicting_inputs", f"'{name}' given both as a file and as an asset id", {"field": name})
-                        if param.kind == "image":
-                            check = functools.partial(accept_image, path, settings, name)
-                        else:
-                            check = functools.partial(accept_audio, path, client_name, audio_limit(settings, pipeline), name)
-                        accepted = await asyncio.get_running_loop().run_in_executor(None, check)  # decodes: off the loop
-                        values[name] = accepted.relative_to(service.host.input_dir).as_posix()
+                        values[name] = await service.accept_job_file(pipeline, param, path, client_name)  # off the loop
                     return await service.submit(job_id, pipeline, values)
 
             job, replayed = await service.submit_once(key, request_hash, with_webhook(webhooks, webhook, job_id, create))
@@ -240,7 +236,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
     @routes.post(PREFIX + "/assets")
     @json_errors
     async def upload_asset(request: web.Request) -> web.Response:
-        incoming = service.assets_dir() / f".incoming-{uuid.uuid4()}"
+        incoming = service.assets_dir() / f"{INCOMING_PREFIX}{uuid.uuid4()}"
         try:
             form = await read_multipart(request, incoming, FormLimits.from_settings(settings, service.max_upload_bytes),
                                         lambda fields: ("file",))
@@ -251,8 +247,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
             if "file" not in form.files:
                 raise ApiError(422, "missing_file", "send the file in a multipart file field 'file'", {"field": "file"})
             path, _ = form.files["file"]
-            sniffed = await asyncio.get_running_loop().run_in_executor(None, sniff_asset, path, settings)
-            asset, created = service.store_asset(path, form.sha256["file"], form.sizes["file"], sniffed)
+            asset, created = await service.accept_asset(path, form.sha256["file"], form.sizes["file"])  # off the loop
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
         return web.json_response(asset_to_json(asset), status=201 if created else 200,
@@ -321,13 +316,8 @@ def parse_json_submission(body: Any) -> tuple[Any, dict[str, Any], str]:
 
 
 def idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.match(key):
-        raise ApiError(422, "invalid_idempotency_key", "an Idempotency-Key is 1 to 255 visible ASCII characters",
-                       {"header": IDEMPOTENCY_HEADER})
-    return key
+    """The request's ``Idempotency-Key`` (None when absent); 422 ``invalid_idempotency_key``."""
+    return parse_key(request.headers.get(IDEMPOTENCY_HEADER))
 
 
 def _hash(value: Any) -> str:

@@ -19,6 +19,9 @@ log = logging.getLogger("myspinbot.settings")
 PREFIX = "MYSPINBOT_"
 MIB = 1 << 20
 CsvList = Annotated[tuple[str, ...], NoDecode]
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_RETENTION_SWEEP_S = 3600.0
+_FOREVER = ("off", "never", "none", "forever")
 
 
 class Settings(BaseSettings):
@@ -31,9 +34,15 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, repr=False, description="the bearer token; generated into the user dir when unset")
     protect_comfyui: bool = Field(False, description="put the token in front of ComfyUI's own routes too")
 
-    # --- queue (jobs.py) --------------------------------------------------------------------
+    # --- queue (jobs/service.py, reconcile.py) ------------------------------------------
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
     reconcile_interval_s: float = Field(30.0, gt=0, description="how often queued jobs are checked against ComfyUI's queue")
+
+    # --- retention (retention.py) -----------------------------------------------------------
+    job_retention_days: float | None = Field(DEFAULT_RETENTION_DAYS, description="days after which a finished job "
+                                             "expires (its files are removed); 0, a negative number, 'off' or 'never': keep forever")
+    job_retention_sweep_s: float = Field(DEFAULT_RETENTION_SWEEP_S, gt=0, allow_inf_nan=False,
+                                         description="how often finished jobs are checked for expiry")
 
     # --- request limits (uploads.py, routes.py, pipelines.py) -------------------------------
     max_upload_bytes: int = Field(512 * MIB, ge=1, description="bytes of one uploaded file")
@@ -61,6 +70,20 @@ class Settings(BaseSettings):
                                    file_secret_settings):
         # The environment is read in one place, ``from_env``; ``Settings(...)`` is the defaults plus its arguments.
         return (init_settings,)
+
+    @field_validator("job_retention_days", mode="before")
+    @classmethod
+    def _forever(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value.strip().lower() in _FOREVER):
+            return None
+        return value
+
+    @field_validator("job_retention_days")
+    @classmethod
+    def _positive_days(cls, value: float | None) -> float | None:
+        if value is not None and (value != value or value == float("inf")):
+            raise ValueError("a finite number of days, or 'off'")
+        return value if value is not None and value > 0 else None
 
     @field_validator("webhook_allow", mode="before")
     @classmethod

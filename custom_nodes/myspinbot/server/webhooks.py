@@ -45,6 +45,7 @@ from yarl import URL
 from .api_errors import ApiError
 from .events import STATUS, JobEvent, JobEvents
 from .model import EXPIRED, iso, job_to_json
+from .urls import PREFIX
 # The webhook modules' public names, importable from here as before the split (hence the noqa).
 from .webhook_client import (ADDRESS_REFUSED, CONNECT_FAILED, TIMEOUT, USER_AGENT, WebhookClient,  # noqa: F401
                              http_error, public_error)
@@ -57,7 +58,6 @@ from .webhook_store import (DELIVERED, FAILED_FOR_GOOD, OUTCOME_ABANDONED, OUTCO
 
 log = logging.getLogger("myspinbot.webhooks")
 
-PREFIX = "/myspinbot"
 SECRET_PATH = PREFIX + "/webhooks/secret"
 
 DEFAULT_BACKOFF_S = (5.0, 30.0, 120.0, 600.0, 3600.0)

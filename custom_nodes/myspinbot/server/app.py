@@ -1,0 +1,130 @@
+"""The composition root: the one function that builds the job API and registers every route.
+
+``compose`` wires, in this order: the job store, the job service, access (token, guard
+middleware, metrics, webhooks: ``guard.setup_access``), recovery of the jobs a previous process
+left, retention and the queue reconciler (started with the app), and the routes of jobs and
+assets, webhooks, metrics, models and capabilities, the page and the session cookie.
+
+Production (``plugin.attach``) calls it with ComfyUI's host, app and route table; the tier-1
+tests call it with a fake host and a plain aiohttp app. Nothing else builds these parts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from aiohttp import web
+
+from ..errors import ModelsMissingError
+from ..models.manager import ModelManager, probe_engines
+from ..models.preflight import require
+from .guard import Access, add_session_routes, setup_access
+from .host import Host
+from .jobs import JobService
+from .models_routes import add_model_routes, api_error
+from .page import add_page_routes
+from .pipelines import Pipeline, builtin_pipelines
+from .reconcile import QueueReconciler
+from .recovery import JobRecovery, Recovered, install
+from .retention import Retention
+from .routes import add_routes
+from .settings import Settings
+from .store import JobStore
+
+STORE_FILE = ("myspinbot", "jobs.sqlite3")
+"""The job store's file, relative to ComfyUI's user directory."""
+
+
+def store_path(user_dir: Path) -> Path:
+    """``<user dir>/myspinbot/jobs.sqlite3``."""
+    return Path(user_dir).joinpath(*STORE_FILE)
+
+
+@dataclass(frozen=True)
+class Models:
+    """The model manager's part of the API: its routes and the submission preflight.
+
+    ``nodes``: the pack's node ids (or a function returning them); ``engines``: a function
+    returning the engines report; ``preflight``: refuse (409 ``models_missing``) a job whose
+    models are not on disk, before it is queued."""
+
+    manager: ModelManager
+    nodes: Sequence[str] | Callable[[], Sequence[str]] = ()
+    engines: Callable[[], Mapping[str, Any]] | None = probe_engines
+    preflight: bool = True
+
+
+@dataclass
+class Api:
+    """What ``compose`` built. ``app`` / ``routes``: where it registered (ComfyUI serves ``routes``
+    under ``/api`` too when it starts)."""
+
+    app: web.Application
+    routes: web.RouteTableDef
+    settings: Settings
+    service: JobService
+    access: Access
+    recovery: JobRecovery
+    recovered: Recovered
+    retention: Retention
+    reconciler: QueueReconciler
+
+    @property
+    def store(self) -> JobStore:
+        return self.service.store
+
+    @property
+    def webhooks(self) -> Any:
+        return self.access.webhooks
+
+    @property
+    def metrics(self) -> Any:
+        return self.access.metrics
+
+
+def compose(host: Host, settings: Settings, *, app: web.Application, routes: web.RouteTableDef,
+            listen: str | Iterable[str] | None, cors: bool = False, models: Models | None = None,
+            pipelines: dict[str, Pipeline] | None = None, clock: Callable[[], float] = time.time,
+            webhook_options: Mapping[str, Any] | None = None, deliver_webhooks: bool = True) -> Api:
+    """Build the job API for ``host`` and register it on ``app`` (middleware, start/stop hooks)
+    and ``routes`` (every route). Call it before the app starts (the middleware list freezes then).
+
+    ``listen``: the address(es) ComfyUI listens on (beyond loopback the API token is required);
+    ``cors``: ComfyUI sends CORS headers; ``models``: the model routes and preflight (None: no
+    model routes); ``pipelines``: default ``builtin_pipelines()``; ``clock``: Unix seconds;
+    ``webhook_options``: ``WebhookService`` keyword arguments (backoff, timeouts);
+    ``deliver_webhooks``: False records deliveries but never sends them."""
+    pipelines = pipelines if pipelines is not None else builtin_pipelines()
+    pipeline_models = {name: p.models({}) for name, p in pipelines.items()}
+    require_models = None
+    if models is not None and models.preflight:
+        locator = models.manager.locator
+
+        def require_models(names: list[str]) -> None:
+            try:
+                require(names, locator)
+            except ModelsMissingError as err:
+                raise api_error(err) from None
+
+    store = JobStore(store_path(host.user_dir))
+    service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models)
+    # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
+    access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
+                          webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
+    # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
+    # server starts; finished jobs past their retention expire then and periodically.
+    recovery = JobRecovery(service)
+    recovered = recovery.recover()
+    retention = Retention.from_settings(service, settings)
+    reconciler = install(app, recovery, retention)
+
+    add_routes(routes, service, webhooks=access.webhooks, metrics=access.metrics)
+    if models is not None:
+        add_model_routes(routes, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
+                         engines=models.engines)
+    add_page_routes(routes)
+    add_session_routes(routes, access.auth)
+    return Api(app, routes, settings, service, access, recovery, recovered, retention, reconciler)
