@@ -29,5 +29,7 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.speak import SpeakEspeak
         from .nodes.upscale_video import UpscaleVideo
         from .nodes.voice_clone import VoiceCloneF5
+        from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
-        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
+                LoadWav2Lip, LipSyncWav2Lip]

@@ -77,6 +77,8 @@ class LipSyncResult:
         frames: video frames written; ``fps``: their rate; ``width``, ``height``: px.
         frames_synced: frames whose mouth was redrawn.
         frames_without_face: frames passed through because no face was found.
+        faceless_ranges: those frames as ``(first, last)`` output frame indices (0-based,
+            inclusive), in order.
         source_frames: distinct source frames used (fewer than ``frames`` when looped).
         audio_seconds, video_seconds: durations in seconds.
     """
@@ -91,6 +93,7 @@ class LipSyncResult:
     source_frames: int
     audio_seconds: float
     video_seconds: float
+    faceless_ranges: tuple[tuple[int, int], ...] = ()
 
 
 def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mode: str = "loop",
@@ -223,6 +226,7 @@ def lip_sync(
 
     synced = missing = written = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
+    faceless: list[list[int]] = []
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         spool = None
@@ -247,6 +251,10 @@ def lip_sync(
             source_frames = max(source_frames, j + 1)
             if box is None:
                 missing += 1
+                if faceless and faceless[-1][1] == index - 1:
+                    faceless[-1][1] = index
+                else:
+                    faceless.append([index, index])
             else:
                 synced += 1
             batch.append((index, frame, box))
@@ -259,4 +267,5 @@ def lip_sync(
         frames_synced=synced, frames_without_face=missing,
         source_frames=source_frames,
         audio_seconds=samples.shape[1] / rate, video_seconds=written / source.fps,
+        faceless_ranges=tuple((a, b) for a, b in faceless),
     )

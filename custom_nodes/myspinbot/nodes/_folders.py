@@ -1,5 +1,5 @@
-"""The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``) and a
-``ModelLocator`` over ComfyUI's ``folder_paths``."""
+"""The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``, ``models/wav2lip``,
+``models/syncnet``) and a ``ModelLocator`` over ComfyUI's ``folder_paths``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import folder_paths
 
 from ..models.locate import ModelLocator
 
-MODEL_FOLDERS = ("f5_tts", "vocoders")
+MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet")
 
 
 def register_model_folders() -> None:
