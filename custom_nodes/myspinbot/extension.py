@@ -24,6 +24,7 @@ class MySpinBotExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
         from .nodes.infinitetalk import InfiniteTalk
+        from .nodes.lipsync_score import LipSyncScore
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
@@ -32,4 +33,4 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
         return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
-                LoadWav2Lip, LipSyncWav2Lip]
+                LoadWav2Lip, LipSyncWav2Lip, LipSyncScore]

@@ -1,11 +1,14 @@
-"""Tier 2: the Wav2Lip nodes inside a real ComfyUI (``main.py --cpu``), driven by API prompts.
+"""Tier 2: the Wav2Lip and lip-sync score nodes inside a real ComfyUI (``main.py --cpu``), driven
+by API prompts.
 
 A full-size Wav2Lip generator with random weights is saved the way the authors' training
 scripts save ``wav2lip.pth`` (``{"state_dict": {"module." + key: ...}, "optimizer", "global_step",
 "global_epoch"}``) into the test ComfyUI's ``models/wav2lip``; its output is meaningless, but
 the loading path, the cost and the shapes are the real ones. The prompt is core ``LoadImage``
 + ``LoadAudio`` -> Load Wav2Lip -> Lip Sync -> core ``SaveVideo`` (and ``PreviewAny`` for the
-faceless-frames text), on the real portrait and the 1.48 s speech fixture.
+faceless-frames text), on the real portrait and the 1.48 s speech fixture. A full-size SyncNet
+with random weights (a ``torch.save``'d state dict, as ``syncnet_v2.model``) goes into
+``models/syncnet`` for the score node, which then scores the lip-synced video.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import torch
 from PIL import Image
 
 from comfy_ws import WsWatcher
-from myspinbot.lipsync import Wav2Lip
+from myspinbot.lipsync import SyncNet, Wav2Lip
 from myspinbot.video.probe import probe_media
 from myspinbot.video.reader import iter_video_frames
 from myspinbot.video.writer import Mp4Writer
 
 CLIENT = "tier2-wav2lip"
 MODEL = "random_wav2lip.pth"
+SYNCNET = "random_syncnet.model"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +41,8 @@ def comfy(comfy_clone, fixtures_dir):
     torch.save({"state_dict": {"module." + k: v for k, v in state.items()},
                 "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
                 "global_step": 1234, "global_epoch": 5}, models / MODEL)
+    (models.parent / "syncnet").mkdir(exist_ok=True)
+    torch.save(SyncNet().state_dict(), models.parent / "syncnet" / SYNCNET)
     shutil.copyfile(fixtures_dir / "portrait_astronaut.png", comfy_clone.input_dir / "lipsync_portrait.png")
     shutil.copyfile(fixtures_dir / "speech_front_left.wav", comfy_clone.input_dir / "lipsync_speech.wav")
     Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(comfy_clone.input_dir / "lipsync_wall.png")
@@ -61,19 +67,6 @@ def lipsync_prompt(image: str, model: str = MODEL, prefix: str = "lipsync/test")
                                                      "format": "mp4", "codec": "auto"}},
         "6": {"class_type": "PreviewAny", "inputs": {"source": ["4", 1]}},
     }
-
-
-def test_short_video_is_played_ping_pong(comfy):
-    prompt = lipsync_prompt("lipsync_portrait.png", prefix="lipsync/clip")
-    prompt["1"] = {"class_type": "LoadVideo", "inputs": {"file": "lipsync_clip.mp4"}}
-    prompt["4"]["inputs"].pop("images")
-    prompt["4"]["inputs"].update(video=["1", 0], loop="ping_pong")
-    entry = comfy.run_prompt(prompt, CLIENT, timeout=600)
-    assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
-    saved = sorted((comfy.output_dir / "lipsync").glob("clip*.mp4"))
-    assert len(saved) == 1 and probe_media(saved[0])["video"]["frame_count"] == 38
-    marks = [int(round(float(f[8:24, 8:24].mean()) / 20)) for f in iter_video_frames(saved[0])]
-    assert marks[:20] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1]
 
 
 def _error(entry: dict) -> dict:
@@ -109,6 +102,38 @@ def test_portrait_and_speech_become_an_mp4_covering_the_audio(comfy, fixtures_di
     assert not [p for p in made if p.name.startswith("lipsync_in")], made
 
 
+def test_lip_synced_video_is_scored(comfy):  # right after the first test: ComfyUI reuses its lip sync
+    prompt = lipsync_prompt("lipsync_portrait.png", prefix="lipsync/scored")
+    prompt["7"] = {"class_type": "MySpinBotLipSyncScore", "inputs": {
+        "video": ["4", 0], "syncnet_model": SYNCNET, "vshift": 15, "detect_every": 5, "batch_size": 20}}
+    for node, output in (("8", 0), ("9", 1), ("10", 2), ("11", 4)):
+        prompt[node] = {"class_type": "PreviewAny", "inputs": {"source": ["7", output]}}
+    prompt["12"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 3], "filename_prefix": "lipsync/curve"}}
+    entry = comfy.run_prompt(prompt, CLIENT, timeout=600)
+    assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
+    text = {node: entry["outputs"][node]["text"][0] for node in ("8", "9", "10", "11")}
+    offset, lse_d, lse_c = int(text["8"]), float(text["9"]), float(text["10"])
+    assert -15 <= offset <= 15 and lse_d > 0 and lse_c >= 0  # random weights: any offset
+    assert text["11"].startswith(f"offset {offset:+d} frames, LSE-D ")
+    assert "32 windows (38 frames at 25 fps" in text["11"]  # min(38 frames, 23681 samples // 640) - 5
+    saved = entry["outputs"]["12"]["images"][0]
+    with Image.open(comfy.output_dir / saved["subfolder"] / saved["filename"]) as curve:
+        assert curve.size == (720, 400)
+
+
+def test_short_video_is_played_ping_pong(comfy):
+    prompt = lipsync_prompt("lipsync_portrait.png", prefix="lipsync/clip")
+    prompt["1"] = {"class_type": "LoadVideo", "inputs": {"file": "lipsync_clip.mp4"}}
+    prompt["4"]["inputs"].pop("images")
+    prompt["4"]["inputs"].update(video=["1", 0], loop="ping_pong")
+    entry = comfy.run_prompt(prompt, CLIENT, timeout=600)
+    assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
+    saved = sorted((comfy.output_dir / "lipsync").glob("clip*.mp4"))
+    assert len(saved) == 1 and probe_media(saved[0])["video"]["frame_count"] == 38
+    marks = [int(round(float(f[8:24, 8:24].mean()) / 20)) for f in iter_video_frames(saved[0])]
+    assert marks[:20] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1]
+
+
 def test_no_face_is_no_face_detected(comfy):
     entry = comfy.run_prompt(lipsync_prompt("lipsync_wall.png", prefix="lipsync/wall"), CLIENT, timeout=300)
     assert entry["status"]["status_str"] == "error"
@@ -125,3 +150,17 @@ def test_missing_official_checkpoint_names_the_file_and_the_fetch_command(comfy)
     message = error["exception_message"]
     assert message.startswith("[models_missing]") and "wav2lip_gan.pth" in message
     assert "python install.py --models wav2lip_gan" in message and "non-commercial" in message
+
+
+def test_missing_syncnet_names_the_fetch_command(comfy):
+    prompt = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "lipsync_clip.mp4"}},
+        "2": {"class_type": "MySpinBotLipSyncScore", "inputs": {
+            "video": ["1", 0], "syncnet_model": "syncnet_v2.model", "vshift": 15, "detect_every": 5, "batch_size": 20}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}},
+    }
+    entry = comfy.run_prompt(prompt, CLIENT, timeout=300)
+    error = _error(entry)
+    assert error["node_type"] == "MySpinBotLipSyncScore"
+    assert error["exception_message"].startswith("[models_missing]")
+    assert "python install.py --models syncnet_v2" in error["exception_message"]

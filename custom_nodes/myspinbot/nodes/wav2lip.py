@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 from comfy_api.latest import InputImpl, io
 
-from ..errors import InvalidInputError, ModelsMissingError
+from ..errors import InvalidInputError
 from ..lipsync import BoxSettings, LipSyncSettings, lip_sync, load_wav2lip
 from ..lipsync.replay import LOOP_MODES
-from ._folders import comfy_locator, register_model_folders
+from ._folders import file_choices, folder_file
 from ._media import TempFiles, audio_to_wav_file, faceless_report, images_to_face_file, video_to_file
 from ._progress import progress_callback
 
@@ -48,41 +48,9 @@ class Wav2LipModel:
     path: Path
 
 
-def _manifest_files() -> dict[str, tuple[object, object]]:
-    """``{filename: (entry, file)}`` of the manifest's Wav2Lip checkpoints."""
-    try:
-        from ..models.manifest import load_manifest
-
-        return {f.filename: (e, f) for e in load_manifest().values() if e.folder == FOLDER for f in e.files}
-    except Exception:  # a broken manifest must not keep the node from registering
-        return {}
-
-
 def model_choices() -> list[str]:
-    """The dropdown: checkpoint files in ``models/wav2lip`` and the manifest's (even if absent:
-    choosing one that is not there says how to fetch it)."""
-    import folder_paths
-
-    register_model_folders()
-    present = [n for n in folder_paths.get_filename_list(FOLDER) if n.lower().endswith(SUFFIXES)]
-    known = _manifest_files()
-    return sorted(set(present) | set(known), key=lambda n: (n not in known, n))
-
-
-def _checkpoint_path(name: str) -> Path:
-    import folder_paths
-
-    register_model_folders()
-    found = folder_paths.get_full_path(FOLDER, name)
-    if found:
-        return Path(found)
-    known = _manifest_files().get(name)
-    if known is not None:
-        entry, file = known
-        raise comfy_locator().missing_error([(entry, [file])])
-    dirs = folder_paths.get_folder_paths(FOLDER)
-    raise ModelsMissingError(f"Wav2Lip checkpoint '{name}' not found in {', '.join(dirs)}",
-                             details={"missing": [name], "files": [os.path.join(d, name) for d in dirs]})
+    """The dropdown: checkpoints in ``models/wav2lip`` and the manifest's (wav2lip.pth, wav2lip_gan.pth)."""
+    return file_choices(FOLDER, SUFFIXES)
 
 
 class LoadWav2Lip(io.ComfyNode):
@@ -116,7 +84,7 @@ class LoadWav2Lip(io.ComfyNode):
         import comfy.model_management as mm
         import comfy.model_patcher
 
-        path = _checkpoint_path(model_name)
+        path = folder_file(FOLDER, model_name)
         load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
         model = load_wav2lip(path, device=offload_device)
         patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
