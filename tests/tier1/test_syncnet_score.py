@@ -165,6 +165,9 @@ def test_pipeline_finds_the_offset_of_a_known_clip(portrait, tmp_path, k):
     assert score.lse_c > 0.3 and score.lse_d < float(np.median(score.stats.mean_dists))
     assert score.conf_per_second.shape == (3,) and score.dist_per_second.shape == (3,)
     assert calls[-1] == (150, 150) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    block = score.quality_block("stand-in")
+    assert block["offset_frames"] == k and block["windows"] == 70 and block["model"] == "stand-in"
+    assert len(block["conf_per_second"]) == 3 and isinstance(block["lse_c"], float)
 
 
 def test_full_size_syncnet_through_the_strict_loader(portrait, tmp_path):

@@ -116,6 +116,10 @@ def test_lip_synced_video_is_scored(comfy):  # right after the first test: Comfy
     assert -15 <= offset <= 15 and lse_d > 0 and lse_c >= 0  # random weights: any offset
     assert text["11"].startswith(f"offset {offset:+d} frames, LSE-D ")
     assert "32 windows (38 frames at 25 fps" in text["11"]  # min(38 frames, 23681 samples // 640) - 5
+    quality = entry["outputs"]["7"]["myspinbot_quality"]  # the block the job service can read from history
+    assert len(quality) == 1 and quality[0]["metric"] == "syncnet" and quality[0]["model"] == SYNCNET
+    assert (quality[0]["offset_frames"], quality[0]["windows"], quality[0]["frames"]) == (offset, 32, 38)
+    assert quality[0]["lse_d"] == pytest.approx(lse_d, abs=1e-3) and len(quality[0]["conf_per_second"]) == 2
     saved = entry["outputs"]["12"]["images"][0]
     with Image.open(comfy.output_dir / saved["subfolder"] / saved["filename"]) as curve:
         assert curve.size == (720, 400)

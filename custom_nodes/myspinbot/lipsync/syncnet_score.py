@@ -38,6 +38,7 @@ SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 MFCC_PER_FRAME = 4  # 100 Hz / 25 fps
 WINDOW = 5  # frames per window (0.2 s)
 Progress = Callable[[int, int], None]
+QUALITY_UI_KEY = "myspinbot_quality"  # the score node's UI output: a list of SyncScore.quality_block()
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,19 @@ class SyncScore:
     @property
     def lse_c(self) -> float:
         return self.stats.lse_c
+
+    def quality_block(self, model: str | None = None) -> dict:
+        """The JSON-able block the score node puts under :data:`QUALITY_UI_KEY` (for the job
+        service): ``{"metric": "syncnet", "model", "offset_frames", "lse_d", "lse_c",
+        "windows", "frames", "faceless_frames", "fps": 25.0, "conf_per_second",
+        "dist_per_second"}`` (numbers rounded to 4 decimals)."""
+        return {
+            "metric": "syncnet", "model": model, "offset_frames": int(self.offset),
+            "lse_d": round(float(self.lse_d), 4), "lse_c": round(float(self.lse_c), 4),
+            "windows": self.stats.windows, "frames": self.frames, "faceless_frames": self.faceless_frames, "fps": FPS,
+            "conf_per_second": [round(float(v), 4) for v in self.conf_per_second],
+            "dist_per_second": [round(float(v), 4) for v in self.dist_per_second],
+        }
 
     @property
     def summary(self) -> str:

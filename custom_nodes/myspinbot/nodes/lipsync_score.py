@@ -4,7 +4,9 @@ Loads SyncNet from ComfyUI's ``models/syncnet`` with the strict weights-only loa
 kept while the file is unchanged), hands it to ComfyUI's model management as a
 ``ModelPatcher`` (loaded to the inference device for each run, offloaded when ComfyUI needs
 the memory), runs ``lipsync.score_lipsync`` on the video's file and returns the offset,
-LSE-D, LSE-C, a picture of the per-second curves and a one-line summary.
+LSE-D, LSE-C, a picture of the per-second curves and a one-line summary; its UI output
+carries the same numbers under ``myspinbot_quality`` (``SyncScore.quality_block``), which
+ComfyUI keeps in the prompt's history for the job service.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from comfy_api.latest import io
 
 from ..lipsync import ScoreSettings, load_syncnet, score_lipsync
+from ..lipsync.syncnet_score import QUALITY_UI_KEY
 from ..lipsync.score_plot import plot_score
 from ._folders import file_choices, folder_file
 from ._media import TempFiles, audio_to_wav_file, video_to_file
@@ -128,4 +131,5 @@ class LipSyncScore(io.ComfyNode):
         picture = plot_score(score.conf_per_second, score.dist_per_second, score.offset, score.lse_d, score.lse_c)
         curve = torch.from_numpy(picture).float().div_(255.0).unsqueeze(0)
         log.info("myspinbot lip sync score: %s", score.summary)
-        return io.NodeOutput(int(score.offset), float(score.lse_d), float(score.lse_c), curve, score.summary)
+        return io.NodeOutput(int(score.offset), float(score.lse_d), float(score.lse_c), curve, score.summary,
+                             ui={QUALITY_UI_KEY: [score.quality_block(syncnet_model)]})
