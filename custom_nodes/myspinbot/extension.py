@@ -24,10 +24,13 @@ class MySpinBotExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
         from .nodes.infinitetalk import InfiniteTalk
+        from .nodes.lipsync_score import LipSyncScore
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
         from .nodes.upscale_video import UpscaleVideo
         from .nodes.voice_clone import VoiceCloneF5
+        from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
-        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO]
+        return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
+                LoadWav2Lip, LipSyncWav2Lip, LipSyncScore]

@@ -169,6 +169,7 @@ def test_short_video_is_looped_and_faceless_frames_pass(portrait, speech_path, t
     assert result.frames == 38 and result.source_frames == 10
     assert result.frames_without_face == 4 * 3 + 2  # source frames 6-9 in three passes, then 6-7 of the fourth (30-37)
     assert result.frames_synced + result.frames_without_face == 38
+    assert result.faceless_ranges == ((6, 9), (16, 19), (26, 29), (36, 37))
     assert sum(m.shape[0] for m in model.mels) == result.frames_synced
     out = _decode(result.path)
     assert len(out) == 38

@@ -7,12 +7,14 @@ over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 9
 its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
 the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
 memory does not grow with the clip, and the video lasts as long as the audio (to within one
-frame, the source looped or the still repeated). Frames without a face pass through unchanged
-and are counted. Imports no ComfyUI module.
+frame, the source looped, played ping-pong (:mod:`.replay`) or the still repeated). Frames
+without a face pass through unchanged and are counted; a source without a face in any frame
+is an error (``no_face_detected``). Imports no ComfyUI module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,13 +24,14 @@ import numpy as np
 import torch
 
 from ..animate.long_audio import frames_for_audio
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, NoFaceDetectedError
 from ..speech.audio_io import load_audio, resample, to_mono
 from ..video.sizing import even_size
 from ..video.writer import Mp4Writer
 from .boxes import BoxSettings, BoxSmoother, FaceBox, find_face_box
 from .mel import WAV2LIP_MEL, WINDOW_FRAMES, melspectrogram, window_starts
 from .paste import face_crop, lower_face_weight, model_input, paste_face
+from .replay import FrameSpool, check_loop_mode, source_index
 from .source import FaceSource, open_face_source
 
 Generator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,6 +49,8 @@ class LipSyncSettings:
         still_fps: frame rate of the output for a still image.
         blend_top: where the pasted region starts, as a fraction of the face box height.
         crf: x264 quality of the output (lower is better).
+        loop: how a source shorter than the audio is replayed, ``"loop"`` or ``"ping_pong"``
+            (see :mod:`.replay`; ping-pong of a video spools its frames to a temporary file).
     """
 
     batch_size: int = 16
@@ -53,12 +58,14 @@ class LipSyncSettings:
     still_fps: float = 25.0
     blend_top: float = 0.5
     crf: int = 18
+    loop: str = "loop"
 
     def __post_init__(self) -> None:
         if int(self.batch_size) < 1:
             raise InvalidInputError(f"batch_size must be at least 1, got {self.batch_size}")
         if not 0.0 <= self.blend_top < 1.0:
             raise InvalidInputError(f"blend_top must be in [0, 1), got {self.blend_top}")
+        check_loop_mode(self.loop)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class LipSyncResult:
         frames: video frames written; ``fps``: their rate; ``width``, ``height``: px.
         frames_synced: frames whose mouth was redrawn.
         frames_without_face: frames passed through because no face was found.
+        faceless_ranges: those frames as ``(first, last)`` output frame indices (0-based,
+            inclusive), in order.
         source_frames: distinct source frames used (fewer than ``frames`` when looped).
         audio_seconds, video_seconds: durations in seconds.
     """
@@ -84,12 +93,19 @@ class LipSyncResult:
     source_frames: int
     audio_seconds: float
     video_seconds: float
+    faceless_ranges: tuple[tuple[int, int], ...] = ()
 
 
-def _frames_with_boxes(source: FaceSource, total: int,
-                      settings: BoxSettings) -> Iterator[tuple[int, np.ndarray, FaceBox | None]]:
+def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mode: str = "loop",
+                      spool: FrameSpool | None = None) -> Iterator[tuple[int, np.ndarray, FaceBox | None]]:
     """``total`` frames as ``(source index, frame, smoothed box)``: the source's frames are
-    detected once, on the first pass, then looped with the boxes found then."""
+    detected once, on the first pass, then replayed (:func:`.replay.source_index`) with the
+    boxes found then; ``spool`` (needed for ``ping_pong`` on a video) keeps the first pass's
+    frames for playing backward.
+
+    Raises:
+        NoFaceDetectedError: no frame of the first pass has a face.
+    """
     smoother: BoxSmoother[tuple[int, np.ndarray]] = BoxSmoother(settings.smooth_window)
     boxes: list[FaceBox | None] = []
     reader = source.frames()
@@ -97,6 +113,8 @@ def _frames_with_boxes(source: FaceSource, total: int,
         for j, frame in enumerate(reader):
             if j >= total:
                 break
+            if spool is not None:
+                spool.append(frame)
             for (index, item), box in smoother.push((j, frame), find_face_box(frame, settings)):
                 boxes.append(box)
                 yield index, item, box
@@ -107,17 +125,30 @@ def _frames_with_boxes(source: FaceSource, total: int,
         yield index, item, box
     if not boxes:
         raise InvalidInputError(f"no frame could be read from {source.path}")
-    done = len(boxes)
+    if all(box is None for box in boxes):
+        what = "the image" if source.is_still else f"any of the {len(boxes)} frame(s) checked"
+        raise NoFaceDetectedError(
+            f"no face found in {what} of {source.path.name} (OpenCV Haar cascades: a frontal face at "
+            f"least {settings.min_side} px wide is needed)", details={"frames_checked": len(boxes)})
+    n, done = len(boxes), len(boxes)
+    if mode == "ping_pong" and n > 1 and spool is not None:
+        for k in range(done, total):
+            j = source_index(k, n, mode)
+            yield j, spool[j], boxes[j]
+        return
     while done < total:  # the source is shorter than the audio: play it again
+        before = done
         reader = source.frames()
         try:
             for j, frame in enumerate(reader):
-                if done >= total or j >= len(boxes):
+                if done >= total or j >= n:
                     break
                 yield j, frame, boxes[j]
                 done += 1
         finally:
             reader.close()
+        if done == before:
+            raise InvalidInputError(f"{source.path} could not be read again to loop it")
 
 
 def _device_dtype(model: Generator) -> tuple[torch.device, torch.dtype]:
@@ -177,6 +208,8 @@ def lip_sync(
 
     Raises:
         InvalidInputError: unreadable face or audio file, or frames too small to encode.
+        NoFaceDetectedError (``no_face_detected``): no frame of the source has a face (found
+            after its first pass; nothing is left at ``output``).
         Errors of the generator or the encoder propagate (the partial MP4 is removed).
     """
     source = open_face_source(face, settings.still_fps)
@@ -193,7 +226,14 @@ def lip_sync(
 
     synced = missing = written = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
-    with Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf) as writer:
+    faceless: list[list[int]] = []
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        spool = None
+        if settings.loop == "ping_pong" and not source.is_still:  # frames to play backward: on disk
+            spool = stack.enter_context(FrameSpool(source.height, source.width, Path(output).parent))
+        writer = stack.enter_context(Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf))
+
         def flush() -> None:
             nonlocal written
             for frame in run(batch):
@@ -203,13 +243,18 @@ def lip_sync(
             if progress is not None:
                 progress(written, total)
 
-        for index, (j, frame, box) in enumerate(_frames_with_boxes(source, total, settings.boxes)):
+        frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool)
+        for index, (j, frame, box) in enumerate(frames):
             if frame.shape[:2] != (source.height, source.width):
                 raise InvalidInputError(f"frame {j} of {source.path} is {frame.shape[1]}x{frame.shape[0]}, "
                                         f"expected {source.width}x{source.height}")
             source_frames = max(source_frames, j + 1)
             if box is None:
                 missing += 1
+                if faceless and faceless[-1][1] == index - 1:
+                    faceless[-1][1] = index
+                else:
+                    faceless.append([index, index])
             else:
                 synced += 1
             batch.append((index, frame, box))
@@ -222,4 +267,5 @@ def lip_sync(
         frames_synced=synced, frames_without_face=missing,
         source_frames=source_frames,
         audio_seconds=samples.shape[1] / rate, video_seconds=written / source.fps,
+        faceless_ranges=tuple((a, b) for a, b in faceless),
     )

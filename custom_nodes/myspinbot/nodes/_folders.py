@@ -1,5 +1,7 @@
-"""The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``) and a
-``ModelLocator`` over ComfyUI's ``folder_paths``."""
+"""The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``, ``models/wav2lip``,
+``models/syncnet``), a ``ModelLocator`` over ComfyUI's ``folder_paths``, and the model
+dropdowns of single-file loaders (files present + the manifest's, a missing one named with
+its fetch command)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from pathlib import Path
 
 import folder_paths
 
+from ..errors import ModelsMissingError
 from ..models.locate import ModelLocator
 
-MODEL_FOLDERS = ("f5_tts", "vocoders")
+MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet")
 
 
 def register_model_folders() -> None:
@@ -36,3 +39,43 @@ def comfy_locator() -> ModelLocator:
     """A ``ModelLocator`` over ComfyUI's model folders (registering the pack's first)."""
     register_model_folders()
     return ModelLocator(comfy_folder_dirs)
+
+
+def _manifest_files(folder: str) -> dict[str, tuple[object, object]]:
+    """``{filename: (entry, file)}`` of the manifest's files that go to ``folder``."""
+    try:
+        from ..models.manifest import load_manifest
+
+        return {f.filename: (e, f) for e in load_manifest().values() if e.folder == folder for f in e.files}
+    except Exception:  # a broken manifest must not keep a node from registering
+        return {}
+
+
+def file_choices(folder: str, suffixes: tuple[str, ...]) -> list[str]:
+    """A loader's dropdown: files in ``models/<folder>`` ending in ``suffixes`` and the
+    manifest's files for that folder (listed first, even when absent: choosing one that is
+    not there says how to fetch it)."""
+    register_model_folders()
+    present = [n for n in folder_paths.get_filename_list(folder) if n.lower().endswith(suffixes)]
+    known = _manifest_files(folder)
+    return sorted(set(present) | set(known), key=lambda n: (n not in known, n))
+
+
+def folder_file(folder: str, name: str) -> Path:
+    """The path of ``name`` in ``models/<folder>``.
+
+    Raises:
+        ModelsMissingError: absent; for a manifest file the message names where it goes and
+            the fetch command (``python install.py --models <model>``).
+    """
+    register_model_folders()
+    found = folder_paths.get_full_path(folder, name)
+    if found:
+        return Path(found)
+    known = _manifest_files(folder).get(name)
+    if known is not None:
+        entry, file = known
+        raise comfy_locator().missing_error([(entry, [file])])
+    dirs = folder_paths.get_folder_paths(folder)
+    raise ModelsMissingError(f"'{name}' not found in {', '.join(dirs)}",
+                             details={"missing": [name], "files": [os.path.join(d, name) for d in dirs]})
