@@ -1,0 +1,82 @@
+"""Parameters, checks and rewiring shared by several pipelines.
+
+The titles used here (``Portrait``, ``Script writer``, ``Voice sample``, ``Voice clone``,
+``Animate portrait``) are the node titles every workflow that has such a node uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api_errors import ApiError
+from .base import Param, Stage, Values
+from .workflow import node_inputs
+
+SEED_MAX = 0xFFFFFFFF
+
+F5_MODELS = ["F5TTS_v1_Base", "vocos_mel_24khz"]
+"""Manifest names of the weights F5-TTS voice cloning needs."""
+
+# --- parameters ---------------------------------------------------------------------------
+
+PORTRAIT = Param("portrait", "image", "Portrait", "image", "Portrait photo (PNG, JPEG, WebP).")
+FPS = Param("fps", "number", "Animate portrait", "fps", "Frame rate.", default=25.0, minimum=1, maximum=60)
+
+# A narration drafted by the script writer from a prompt, or a finished script spoken as written.
+PROMPT = Param("prompt", "text", "Script writer", "prompt", "What the narration should be about (Ollama writes it).")
+SCRIPT = Param("script", "text", None, None, "A finished script, spoken as written (no LLM).")
+SCRIPT_WRITER = (
+    Param("length", "number", "Script writer", "target_seconds", "Target length of the narration, seconds.",
+          default=30.0, minimum=3, maximum=600),
+    Param("language", "string", "Script writer", "language", "Language of the narration.", default="English"),
+    Param("llm_model", "string", "Script writer", "model", "Ollama model that writes the script.", default="llama3.2"),
+)
+"""How the script writer drafts: length, language and Ollama model."""
+
+# The voice F5-TTS clones.
+VOICE_SAMPLE = Param("voice_sample", "audio", "Voice sample", "audio", "3-12 s recording of the voice to clone.")
+VOICE_TRANSCRIPT = Param("voice_transcript", "text", "Voice clone", "ref_text", "Exactly what is said in the voice sample.")
+
+
+def seed(node: str, description: str) -> Param:
+    """The ``seed`` parameter (0..2³²-1, default 0), bound to ``node``'s ``seed`` input."""
+    return Param("seed", "integer", node, "seed", description, default=0, minimum=0, maximum=SEED_MAX)
+
+
+def store_stage(weight: float) -> Stage:
+    """The service's own last stage (recording the outputs), ``weight`` of the job's run time."""
+    return Stage("store", (), "storing the outputs", weight=weight)
+
+
+# --- checks (raise ApiError 422) -------------------------------------------------------------
+
+def has_text(values: Values, name: str) -> bool:
+    """Whether ``values[name]`` holds more than whitespace."""
+    return bool(str(values.get(name, "")).strip())
+
+
+def require_portrait(values: Values) -> None:
+    """Raises ``missing_portrait`` when no portrait was given."""
+    if "portrait" not in values:
+        raise ApiError(422, "missing_portrait", "a portrait image is required (file field 'portrait')", {"field": "portrait"})
+
+
+def require_voice_sample(values: Values, instead: str) -> None:
+    """Raises ``missing_voice_sample`` naming the first of ``voice_sample`` / ``voice_transcript``
+    left empty; ``instead`` ends the message with what the client may give instead."""
+    for field_name in ("voice_sample", "voice_transcript"):
+        if not has_text(values, field_name):
+            raise ApiError(422, "missing_voice_sample",
+                           f"voice cloning needs a 'voice_sample' recording and its 'voice_transcript' ({instead})",
+                           {"field": field_name})
+
+
+# --- rewiring ----------------------------------------------------------------------------------
+
+def bind_script_writer(prompt: dict[str, Any], values: Values) -> None:
+    """Seed the script writer; with a finished ``script`` it runs in ``verbatim`` mode on that text."""
+    writer = node_inputs(prompt, "Script writer")
+    writer["seed"] = values.get("seed", 0)
+    if "script" in values:
+        writer["mode"] = "verbatim"
+        writer["prompt"] = values["script"]
