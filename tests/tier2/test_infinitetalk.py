@@ -220,7 +220,7 @@ def test_audio_patch_wrapper_runs_core_patch_per_item_and_drops_audio_for_the_no
 import sys, os, json, torch
 sys.path.insert(0, os.environ["COMFYUI_DIR"]); sys.path.insert(0, sys.argv[1])
 from comfy.cli_args import args; args.cpu = True
-from myspinbot.nodes.infinitetalk import _PerItemAudioPatch
+from myspinbot.nodes.infinitetalk_sampling import PerItemAudioPatch
 seen = []
 class Inner:
     def __call__(self, kw):
@@ -229,9 +229,9 @@ class Inner:
     def models(self):
         return ["patch"]
 x = torch.zeros(3, 4, 2)
-w = _PerItemAudioPatch(Inner(), no_audio=(0,))
+w = PerItemAudioPatch(Inner(), no_audio=(0,))
 y = w({"x": x, "transformer_options": {"cond_or_uncond": [0, 1, 2]}})
-plain = _PerItemAudioPatch(Inner())({"x": torch.zeros(1, 4, 2), "transformer_options": {"cond_or_uncond": [0]}})
+plain = PerItemAudioPatch(Inner())({"x": torch.zeros(1, 4, 2), "transformer_options": {"cond_or_uncond": [0]}})
 print(json.dumps({"rows": y[:, 0, 0].tolist(), "seen": seen, "models": w.models(), "plain": plain.flatten()[0].item()}))
 """
     repo = Path(__file__).resolve().parents[2] / "custom_nodes"

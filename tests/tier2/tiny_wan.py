@@ -426,7 +426,7 @@ def check_alignment(models_root: str | os.PathLike, seconds: float = 12.0, fps: 
 
     from myspinbot.animate.long_audio import (AUDIO_CONTEXT_FRAMES, audio_span, encoder_sample_rate,
                                               frames_for_audio, plan_windows)
-    from myspinbot.nodes import infinitetalk
+    from myspinbot.nodes import infinitetalk_windows as windows_loop
 
     _, _, audio_encoder, _ = load_with_core(models_root)
     speech = fixture_speech(seconds)
@@ -435,17 +435,17 @@ def check_alignment(models_root: str | os.PathLike, seconds: float = 12.0, fps: 
     resampled = torchaudio.functional.resample(mono[None], SPEECH_RATE, enc_rate)[0].numpy()
     with torch.inference_mode():
         whole = AudioEncoderEncode.execute(audio_encoder, {"waveform": torch.from_numpy(resampled)[None, None],
-                                                           "sample_rate": infinitetalk.ENCODER_RATE})[0]
+                                                           "sample_rate": windows_loop.ENCODER_RATE})[0]
         whole_layers = whole["encoded_audio_all_layers"]
         total = frames_for_audio(speech.shape[-1], SPEECH_RATE, fps)
         windows = plan_windows(total, 81, 9)
-        margin = max(1, int(infinitetalk.ENCODER_MARGIN_S * fps))
+        margin = max(1, int(windows_loop.ENCODER_MARGIN_S * fps))
         safe_end = total - int(1.5 * fps)  # away from the end of the audio (zeros follow it in the chunk)
         rows = []
         for w in windows:
             pre = AUDIO_CONTEXT_FRAMES if w.overlap else 0
             span = audio_span(w, pre=pre, margin_frames=margin, available=resampled.shape[0])
-            feats = infinitetalk._encode_window_audio(audio_encoder, resampled, span)["encoded_audio_all_layers"]
+            feats = windows_loop.encode_window_audio(audio_encoder, resampled, span)["encoded_audio_all_layers"]
             frames = [k for k in range(span.frames) if span.first_frame + k < safe_end]
             if not frames:
                 continue
