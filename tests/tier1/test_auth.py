@@ -221,7 +221,7 @@ async def test_setup_access_on_a_started_loop_never_prints_or_logs_the_token(aio
 async def test_the_page_loads_without_a_token_but_its_api_calls_need_one(aiohttp_client, host):
     c = await aiohttp_client(guarded_api(host, listen="0.0.0.0").app)
     assert (await c.get("/myspinbot/")).status == 200
-    assert (await c.get("/myspinbot/page/app.js")).status == 200
+    assert (await c.get("/myspinbot/page/main.js")).status == 200
     assert (await c.get("/myspinbot/jobs")).status == 401
 
 
