@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 import myspinbot.storage as storage_pkg
 from fake_host import lite_body, upload_inputs  # noqa: F401
@@ -55,6 +56,22 @@ def pending_block(local_path: str = "/nowhere") -> dict:
                                "content_type": "video/mp4", "size": 9, "name": "video"}}
 
 
+@pytest.fixture
+async def mirrored_client(aiohttp_client, service):
+    """The job routes as ComfyUI serves them: at /myspinbot/... and mirrored at /api/myspinbot/..."""
+    from myspinbot.server.routes import add_routes
+
+    routes = web.RouteTableDef()
+    add_routes(routes, service)
+    mirror = web.RouteTableDef()
+    for route in routes:
+        mirror.route(route.method, "/api" + route.path, **route.kwargs)(route.handler)
+    app = web.Application()
+    app.add_routes(mirror)
+    app.add_routes(routes)
+    return await aiohttp_client(app)
+
+
 async def submit(client, fixtures_dir) -> str:
     portrait, audio = await upload_inputs(client, fixtures_dir)
     r = await client.post("/myspinbot/jobs", json=lite_body(portrait, audio))
@@ -86,7 +103,10 @@ async def test_output_without_storage_node_has_no_storage(client, host, fixtures
     assert r.status == 409 and (await r.json())["error"]["code"] == "output_not_pending"
 
 
-async def test_pending_upload_is_retried_over_http(client, host, service, fixtures_dir, monkeypatch):
+async def test_pending_upload_is_retried_over_http_and_its_api_mirror(mirrored_client, host, service, fixtures_dir,
+                                                                      monkeypatch):
+    """The retry route answers at /myspinbot/... and at ComfyUI's /api mirror, whose answers link below /api."""
+    client = mirrored_client
     job_id = await submit(client, fixtures_dir)
     local = play(host, job_id, pending_block())
     body = await (await client.get(f"/myspinbot/jobs/{job_id}")).json()
@@ -119,15 +139,19 @@ async def test_pending_upload_is_retried_over_http(client, host, service, fixtur
                             presigned_url="http://s3.local/presigned")
 
     monkeypatch.setattr(storage_pkg, "retry_upload", up)
-    r = await client.post(f"/api/myspinbot/jobs/{job_id}/outputs/video/upload".replace("/api", ""))
+    r = await client.post(f"/api/myspinbot/jobs/{job_id}/outputs/video/upload")
     assert r.status == 200, await r.text()
-    storage = (await r.json())["outputs"][0]["storage"]
+    body = await r.json()
+    assert body["urls"]["self"] == f"/api/myspinbot/jobs/{job_id}"  # answered by the mirror
+    assert body["outputs"][0]["url"] == f"/api/myspinbot/jobs/{job_id}/outputs/video"
+    storage = body["outputs"][0]["storage"]
     assert storage == {"kind": "s3", "uri": "s3://bucket/job/video.mp4", "presigned_url": "http://s3.local/presigned",
                        "status": "stored", "warning": None}
     assert service.store.pending_upload(job_id, "video") is None
     assert (await (await client.get(f"/myspinbot/jobs/{job_id}")).json())["outputs"][0]["storage"]["status"] == "stored"
-    r = await client.post(f"/myspinbot/jobs/{job_id}/outputs/video/upload")
-    assert r.status == 409
+    for prefix in ("", "/api"):
+        r = await client.post(f"{prefix}/myspinbot/jobs/{job_id}/outputs/video/upload")
+        assert r.status == 409 and (await r.json())["error"]["code"] == "output_already_stored"
     assert local.is_file()
 
 
