@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api_errors import ApiError
-
-if TYPE_CHECKING:
-    from .base import Param
 
 FILE_KINDS = frozenset({"image", "audio"})
 """Parameter kinds bound to an uploaded file (its path relative to ComfyUI's input folder)."""
@@ -18,8 +15,8 @@ TEXT_KINDS = frozenset({"text", "string"})
 _BOOL_TEXT = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
 
 
-def coerce_value(param: "Param", value: Any) -> Any:
-    """``value`` typed for ``param``: ``bool`` for ``boolean`` (also from "true"/"1"/"on"/"yes" and
+def coerce_value(param: Any, value: Any) -> Any:
+    """``value`` typed for ``param`` (a :class:`~.base.Param`): ``bool`` for ``boolean`` (also from "true"/"1"/"on"/"yes" and
     their opposites), ``str`` for files and text (within ``choices`` when set), ``int`` for
     ``integer``, ``float`` for ``number`` (finite, within ``minimum``..``maximum``).
 
