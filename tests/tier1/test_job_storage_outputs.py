@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 import myspinbot.storage as storage_pkg
 from fake_host import lite_body, upload_inputs  # noqa: F401
@@ -56,22 +55,6 @@ def pending_block(local_path: str = "/nowhere") -> dict:
                                "content_type": "video/mp4", "size": 9, "name": "video"}}
 
 
-@pytest.fixture
-async def mirrored_client(aiohttp_client, service):
-    """The job routes as ComfyUI serves them: at /myspinbot/... and mirrored at /api/myspinbot/..."""
-    from myspinbot.server.routes import add_routes
-
-    routes = web.RouteTableDef()
-    add_routes(routes, service)
-    mirror = web.RouteTableDef()
-    for route in routes:
-        mirror.route(route.method, "/api" + route.path, **route.kwargs)(route.handler)
-    app = web.Application()
-    app.add_routes(mirror)
-    app.add_routes(routes)
-    return await aiohttp_client(app)
-
-
 async def submit(client, fixtures_dir) -> str:
     portrait, audio = await upload_inputs(client, fixtures_dir)
     r = await client.post("/myspinbot/jobs", json=lite_body(portrait, audio))
@@ -103,10 +86,8 @@ async def test_output_without_storage_node_has_no_storage(client, host, fixtures
     assert r.status == 409 and (await r.json())["error"]["code"] == "output_not_pending"
 
 
-async def test_pending_upload_is_retried_over_http_and_its_api_mirror(mirrored_client, host, service, fixtures_dir,
-                                                                      monkeypatch):
+async def test_pending_upload_is_retried_over_http_and_its_api_mirror(client, host, service, fixtures_dir, monkeypatch):
     """The retry route answers at /myspinbot/... and at ComfyUI's /api mirror, whose answers link below /api."""
-    client = mirrored_client
     job_id = await submit(client, fixtures_dir)
     local = play(host, job_id, pending_block())
     body = await (await client.get(f"/myspinbot/jobs/{job_id}")).json()
