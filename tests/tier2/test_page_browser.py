@@ -72,11 +72,12 @@ def test_page_cancels_a_queued_and_a_running_job(comfy_clone, browser, fixtures_
     queued = wait(driver, lambda: (j := snapshot(driver)["jobId"]) not in ("", running) and j, 60, "the second job")
 
     def cancel(job_id: str, status: str) -> None:
-        button = wait(driver, lambda: driver.execute_script(
+        # Found and clicked in one script: the page redraws a row on every progress event of its job.
+        wait(driver, lambda: driver.execute_script(
             "const r = document.querySelector(`#history tbody tr[data-job-id='${arguments[0]}']`);"
-            " return r && r.dataset.status === arguments[1] && r.querySelector('button.cancel');", job_id, status),
+            " const b = r && r.dataset.status === arguments[1] && r.querySelector('button.cancel');"
+            " if (b) b.click(); return !!b;", job_id, status),
             120, f"a cancel button on the {status} job", comfy_clone)
-        driver.execute_script("arguments[0].click()", button)
         wait(driver, lambda: requests.get(f"{comfy_clone.url}/myspinbot/jobs/{job_id}", timeout=10).json()["status"]
               == "canceled", 120, f"job {job_id} to be canceled", comfy_clone, poll=0.5)
         wait(driver, lambda: driver.execute_script(
