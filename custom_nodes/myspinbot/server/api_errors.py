@@ -1,4 +1,5 @@
-"""The JSON error envelope of the job API: ``{"error": {"code", "message", "details"}}``."""
+"""The JSON error envelope of the job API: ``{"error": {"code", "message", "details"}}``
+(``contract.base.Error``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from typing import Any
 
 from aiohttp import web
+
+from .contract.base import error_body
 
 
 class ApiError(Exception):
@@ -21,7 +24,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def envelope(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
 
     def response(self) -> web.Response:
         return web.json_response(self.envelope(), status=self.status, headers=self.headers or None, dumps=_dumps)

@@ -3,7 +3,8 @@
 ``compose`` wires, in this order: the job store, the job service, access (token, guard
 middleware, metrics, webhooks: ``guard.setup_access``), recovery of the jobs a previous process
 left, retention and the queue reconciler (started with the app), and the routes of jobs and
-assets, webhooks, metrics, models and capabilities, the page and the session cookie.
+assets, webhooks, metrics, models and capabilities, the page and the session cookie, all through
+one ``registry.RouteRegistry`` (so ``/openapi.json`` documents exactly these).
 
 Production (``plugin.attach``) calls it with ComfyUI's host, app and route table; the tier-1
 tests call it with a fake host and a plain aiohttp app. Nothing else builds these parts.
@@ -29,6 +30,7 @@ from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
 from .reconcile import QueueReconciler
 from .recovery import JobRecovery, Recovered, install
+from .registry import RouteRegistry
 from .retention import Retention
 from .routes import add_routes
 from .settings import Settings
@@ -60,10 +62,11 @@ class Models:
 @dataclass
 class Api:
     """What ``compose`` built. ``app`` / ``routes``: where it registered (ComfyUI serves ``routes``
-    under ``/api`` too when it starts)."""
+    under ``/api`` too when it starts); ``registry``: every route with its contract endpoint."""
 
     app: web.Application
     routes: web.RouteTableDef
+    registry: RouteRegistry
     settings: Settings
     service: JobService
     access: Access
@@ -121,10 +124,11 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     retention = Retention.from_settings(service, settings)
     reconciler = install(app, recovery, retention)
 
-    add_routes(routes, service, webhooks=access.webhooks, metrics=access.metrics)
+    registry = RouteRegistry(routes)
+    add_routes(registry, service, webhooks=access.webhooks, metrics=access.metrics)
     if models is not None:
-        add_model_routes(routes, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
+        add_model_routes(registry, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
                          engines=models.engines)
-    add_page_routes(routes)
-    add_session_routes(routes, access.auth)
-    return Api(app, routes, settings, service, access, recovery, recovered, retention, reconciler)
+    add_page_routes(registry)
+    add_session_routes(registry, access.auth)
+    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler)

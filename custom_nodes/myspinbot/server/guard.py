@@ -21,15 +21,20 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from .api_errors import ApiError
 from .auth import COOKIE, ApiAuth, check_path_params, listen_addresses, load_token
+from .contract.endpoints import OPEN_PATHS
+from .contract.endpoints_service import HEALTH, SIGN_IN, SIGN_OUT
+from .contract.service import SessionSignIn
+from .registry import RouteRegistry, as_registry
 from .urls import PREFIX, unmirrored
 
 log = logging.getLogger("myspinbot.auth")
 
-HEALTH_PATH = PREFIX + "/health"
-SESSION_PATH = PREFIX + "/session"
+HEALTH_PATH = HEALTH.path
+SESSION_PATH = SIGN_IN.path
 UNMATCHED_ROUTE = "unmatched"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
 
@@ -120,26 +125,27 @@ def _sign_in_redirect(request: web.Request) -> web.Response:
 
 # --- the session cookie ----------------------------------------------------------------------
 
-def add_session_routes(routes: web.RouteTableDef, auth: ApiAuth) -> None:
+def add_session_routes(routes: RouteRegistry | web.RouteTableDef, auth: ApiAuth) -> None:
     """``POST /myspinbot/session`` ``{"token"}`` → 204 and the ``myspinbot_token`` cookie
     (HttpOnly, SameSite=Strict), so the page's ``<video>``, ``EventSource`` and ComfyUI's own
     frontend carry the token; 401 for a wrong token. ``DELETE`` clears the cookie."""
+    registry = as_registry(routes)
 
-    @routes.post(SESSION_PATH)
+    @registry.route(SIGN_IN)
     async def sign_in(request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json() if request.content_length and request.content_length <= 4096 else None
-        except ValueError:
-            body = None
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token or not auth.matches(token):
+            token = SessionSignIn.model_validate(body).token
+        except (ValueError, ValidationError):  # not JSON, or no token in it
+            token = None
+        if token is None or not auth.matches(token):
             return ApiError(401, "unauthorized", "the token is not valid", {"reason": "invalid_token"}).response()
         response = web.Response(status=204)
         response.set_cookie(COOKIE, token, max_age=COOKIE_MAX_AGE_S, path="/", httponly=True,
                             samesite="Strict", secure=request.secure)
         return response
 
-    @routes.delete(SESSION_PATH)
+    @registry.route(SIGN_OUT)
     async def sign_out(request: web.Request) -> web.StreamResponse:
         response = web.Response(status=204)
         response.del_cookie(COOKIE, path="/")
@@ -170,7 +176,6 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
     reach the webhooks and metrics) and before the app starts (the middleware list freezes then).
     The webhook worker starts on the running loop, or when the app starts if no loop runs yet."""
     from .metrics import Metrics
-    from .page import PAGE_ROUTES
     from .webhooks import WebhookService, WebhookStore, webhook_secret
 
     settings = settings if settings is not None else service.settings
@@ -180,8 +185,9 @@ def setup_access(app: web.Application, service: Any, user_dir: Path, listen: str
                               on_attempt=metrics.observe_delivery, settings=settings, **dict(webhook_options or {}))
     webhooks.listen(service.events)
     metrics.track_webhooks(webhooks.pending_count)
-    # The page's static files (no job data) stay open so a browser can load it and then sign in.
-    guard = ApiGuard(auth, metrics, open_routes=(HEALTH_PATH, SESSION_PATH, *PAGE_ROUTES),
+    # Health, sign-in and the page's static files (no job data) stay open so a browser can load
+    # the page and then sign in: the contract's open endpoints.
+    guard = ApiGuard(auth, metrics, open_routes=OPEN_PATHS,
                      protect_comfyui=settings.protect_comfyui)
     guard.install(app)
 

@@ -27,14 +27,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .api_errors import ApiError
+from .contract.endpoints_service import GET_METRICS, METRICS_CONTENT_TYPE as CONTENT_TYPE
 from .events import STAGE, STATUS, JobEvent
 from .model import CANCELED, FAILED, QUEUED, STATUSES, SUCCEEDED
+from .registry import RouteRegistry, as_registry
 from .urls import PREFIX
 
 log = logging.getLogger("myspinbot.metrics")
 
-METRICS_PATH = PREFIX + "/metrics"
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_PATH = GET_METRICS.path
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
 _FINISHED = frozenset({SUCCEEDED, FAILED, CANCELED})
 
@@ -129,10 +130,10 @@ class _StateCollector(Collector):
         return iter(())  # collected only at scrape time, never at registration
 
 
-def add_metrics_route(routes: web.RouteTableDef, metrics: Metrics | None) -> None:
+def add_metrics_route(routes: RouteRegistry | web.RouteTableDef, metrics: Metrics | None) -> None:
     """``GET /myspinbot/metrics``; 404 ``metrics_disabled`` when the server runs without metrics."""
 
-    @routes.get(METRICS_PATH)
+    @as_registry(routes).route(GET_METRICS)
     async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
         if metrics is None:
             return ApiError(404, "metrics_disabled", "this server does not collect metrics").response()

@@ -7,7 +7,8 @@
 - ``GET  /myspinbot/capabilities``: nodes, engines, models, per-pipeline missing models
   (preflight) and the device.
 
-Errors use the job API's envelope ``{"error": {"code", "message", "details"}}``.
+Errors use the job API's envelope ``{"error": {"code", "message", "details"}}``. Bodies are
+validated against the contract (``contract/models.py``) on the way out.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from ..errors import (
 from ..models.manager import ModelManager, probe_engines
 from ..models.preflight import require
 from .api_errors import ApiError
-from .routes import api_base, json_errors
-from .urls import PREFIX
+from .contract import endpoints_models as api
+from .contract.base import ContractModel, dump
+from .contract.models import Capabilities, ModelDownload, ModelInfo, ModelList
+from .registry import RouteRegistry, as_registry
+from .route_helpers import api_base, json_errors
 
 _STATUS = {
     UnknownModelError: 404,
@@ -57,30 +61,36 @@ def ensure_pipeline_models(manager: ModelManager, pipeline: str, pipeline_models
         raise api_error(err) from None
 
 
-def add_model_routes(routes: web.RouteTableDef, manager: ModelManager, *,
+def _json(model: type[ContractModel], body: dict[str, Any], **kwargs: Any) -> web.Response:
+    """``body`` checked against the contract ``model``, as the response."""
+    return web.json_response(dump(model.model_validate(body)), **kwargs)
+
+
+def add_model_routes(routes: RouteRegistry | web.RouteTableDef, manager: ModelManager, *,
                      nodes: Sequence[str] | Callable[[], Sequence[str]] = (),
                      pipeline_models: Mapping[str, Iterable[str]] | None = None,
                      engines: Callable[[], Mapping[str, Any]] | None = probe_engines) -> None:
-    """Register the model routes on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's).
+    """Register the model routes through ``routes`` (the app's registry, or a bare ``RouteTableDef``).
 
     ``nodes``: the pack's node ids (or a function returning them); ``pipeline_models``:
     ``{pipeline: [model names]}`` for the capabilities report; ``engines``: a function
     returning the engines report (default: ``probe_engines``)."""
     pipeline_models = dict(pipeline_models or {})
+    registry = as_registry(routes)
 
     def model_urls(base: str, name: str) -> dict[str, str]:
         return {"self": f"{base}/models/{name}", "download": f"{base}/models/{name}/download"}
 
-    @routes.get(PREFIX + "/models")
+    @registry.route(api.LIST_MODELS)
     @json_errors
     async def list_models(request: web.Request) -> web.Response:
         body = await asyncio.to_thread(manager.models_json)
         base = api_base(request)
         for model in body["models"]:
             model["urls"] = model_urls(base, model["name"])
-        return web.json_response(body)
+        return _json(ModelList, body)
 
-    @routes.get(PREFIX + "/models/{name}")
+    @registry.route(api.GET_MODEL)
     @json_errors
     async def get_model(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -90,9 +100,9 @@ def add_model_routes(routes: web.RouteTableDef, manager: ModelManager, *,
         except MySpinBotError as err:
             raise api_error(err) from None
         body["urls"] = model_urls(api_base(request), name)
-        return web.json_response(body)
+        return _json(ModelInfo, body)
 
-    @routes.post(PREFIX + "/models/{name}/download")
+    @registry.route(api.DOWNLOAD_MODEL)
     @json_errors
     async def download_model(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -106,15 +116,15 @@ def add_model_routes(routes: web.RouteTableDef, manager: ModelManager, *,
                 "licence_notice": entry.licence_notice, "urls": {"progress": urls["self"]}}
         if dl is None:
             body.update(status="present", download=None)
-            return web.json_response(body, status=200)
+            return _json(ModelDownload, body, status=200)
         body.update(status="downloading", download=dl.to_json())
-        return web.json_response(body, status=202, headers={"Location": urls["self"]})
+        return _json(ModelDownload, body, status=202, headers={"Location": urls["self"]})
 
-    @routes.get(PREFIX + "/capabilities")
+    @registry.route(api.GET_CAPABILITIES)
     @json_errors
     async def capabilities(request: web.Request) -> web.Response:
         node_list = list(nodes() if callable(nodes) else nodes)
         engine_report = await asyncio.to_thread(engines) if engines is not None else {}
         body = await asyncio.to_thread(lambda: manager.capabilities(nodes=node_list, pipeline_models=pipeline_models,
                                                                     engines=engine_report))
-        return web.json_response(body)
+        return _json(Capabilities, body)

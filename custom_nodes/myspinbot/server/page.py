@@ -15,22 +15,15 @@ from aiohttp import web
 
 from ..paths import REPO_DIR
 from .api_errors import ApiError
-from .urls import PREFIX
+from .contract.endpoints_service import PAGE_CONTENT_TYPES as CONTENT_TYPES, PAGE_FILE, PAGE_INDEX, PAGE_REDIRECT
+from .registry import RouteRegistry, as_registry
 
 PAGE_DIR = REPO_DIR / "web" / "page"
 INDEX = "index.html"
-PAGE_ROUTES = (PREFIX, PREFIX + "/", PREFIX + "/page/{file}")
+PAGE_ROUTES = (PAGE_REDIRECT.path, PAGE_INDEX.path, PAGE_FILE.path)
 """The page's route templates: static files with no job data, which a browser loads by navigation
-(no ``Authorization`` header can be sent then); the page sends the API token on its own requests."""
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
+(no ``Authorization`` header can be sent then); the page sends the API token on its own requests.
+Their endpoints are open (``contract.endpoints.OPEN_PATHS``)."""
 # One plain file name: no folders, no dot files, a known extension.
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -59,22 +52,23 @@ def _file_response(path: Path) -> web.FileResponse:
                                            "X-Content-Type-Options": "nosniff", **FRAMING_HEADERS})
 
 
-def add_page_routes(routes: web.RouteTableDef, root: Path = PAGE_DIR) -> None:
-    """Register the page's routes on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
+def add_page_routes(routes: RouteRegistry | web.RouteTableDef, root: Path = PAGE_DIR) -> None:
+    """Register the page's routes through ``routes`` (the app's registry, or a bare ``RouteTableDef``)."""
+    registry = as_registry(routes)
 
-    @routes.get(PAGE_ROUTES[0])
+    @registry.route(PAGE_REDIRECT)
     async def page_redirect(request: web.Request) -> web.StreamResponse:
         # The page's relative URLs need the trailing slash; keep an /api prefix if the client used one.
         raise web.HTTPFound(request.path + "/")
 
-    @routes.get(PAGE_ROUTES[1])
+    @registry.route(PAGE_INDEX)
     async def page_index(request: web.Request) -> web.StreamResponse:
         path = page_file(INDEX, root)
         if path is None:
             return ApiError(404, "page_not_found", "the page's files are missing from this install (web/page/)").response()
         return _file_response(path)
 
-    @routes.get(PAGE_ROUTES[2])
+    @registry.route(PAGE_FILE)
     async def page_asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"]
         path = page_file(name, root)

@@ -1,103 +1,84 @@
 """aiohttp handlers of the job API, mounted under ``/myspinbot`` (ComfyUI mirrors them under ``/api``).
 
-``openapi.py`` describes every route registered here; a tier-1 test keeps the two in step.
+Each handler is registered against its contract endpoint (``contract/endpoints_*.py``) through a
+``registry.RouteRegistry``; ``/openapi.json`` is generated from that registry. Bodies are built
+as contract models (``views.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import re
 import shutil
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from .api_errors import ApiError
-from .events import OUTPUT, PROGRESS, STATUS, JobEvent
-from .jobs import DEFAULT_PAGE, JobService
+from .contract import endpoints_jobs as jobs_api, endpoints_service as service_api
+from .contract.base import dump
+from .contract.endpoints_jobs import OUTPUT_NAME_PATTERN
+from .contract.jobs import ListJobsQuery
+from .contract.pipelines import pipelines_document
+from .contract.service import Health
+from .event_stream import stream_events
+from .jobs import JobService
 from .jobs.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, parse_key
 from .jobs.layout import INCOMING_PREFIX, JOB_ID
-from .model import TERMINAL, Job, asset_to_json, job_to_json, output_to_json, progress_to_json
+from .model import Job
 from .input_limits import check_asset_audio, check_text_inputs, file_fields_of
 from .json_body import check_json_depth, read_json
+from .openapi import build_openapi
+from .registry import RouteRegistry, as_registry
+from .route_helpers import api_base, json_errors
 from .uploads import FormLimits, read_multipart
-from .urls import PREFIX, api_base as _base
+from .urls import PREFIX
 from .metrics import Metrics, add_metrics_route
+from .views import asset_json, job_json
 from .webhooks import WebhookService, add_webhook_routes, webhook_from_request, with_webhook
 
 log = logging.getLogger("myspinbot.routes")
 
 _JOB_ID = JOB_ID
-_OUTPUT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_OUTPUT_NAME = re.compile(OUTPUT_NAME_PATTERN)
 JSON_BODY_FIELDS = frozenset({"pipeline", "inputs", "options", "webhook"})
 __all__ = ["IDEMPOTENCY_HEADER", "PREFIX", "REPLAYED_HEADER", "add_routes", "api_base", "json_errors"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_errors(handler: Handler) -> Handler:
-    """Turn ``ApiError`` into its JSON envelope and any other exception into a 500 envelope
-    (the traceback goes to the server log, never to the client)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as err:
-            return err.response()
-        except web.HTTPException:
-            raise
-        except Exception:
-            log.exception("myspinbot: %s %s failed", request.method, request.path)
-            return ApiError(500, "internal_error", "the server failed to handle the request; see the ComfyUI log").response()
-
-    return wrapped
-
-
-def api_base(request: web.Request) -> str:
-    """The prefix the client used: ``/api/myspinbot`` under ComfyUI's mirror, else ``/myspinbot``."""
-    return _base(request.path)
-
-
-def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: WebhookService | None = None,
-               metrics: Metrics | None = None) -> None:
-    """Register the handlers on ``routes`` (ComfyUI's ``PromptServer.instance.routes`` or a test app's)."""
-
+def add_routes(routes: RouteRegistry | web.RouteTableDef, service: JobService, *,
+               webhooks: WebhookService | None = None, metrics: Metrics | None = None) -> None:
+    """Register the job API's handlers through ``routes`` (the app's registry; a bare
+    ``RouteTableDef`` gets one of its own): health, pipelines, this document, jobs, assets, the
+    webhook secret and metrics. ``/openapi.json`` documents what the registry holds when asked."""
+    registry = as_registry(routes)
     settings = service.settings
     job_file_fields = file_fields_of(service.pipelines)
 
     def render(job: Job, request: web.Request) -> dict[str, Any]:
-        body = job_to_json(job, api_base(request), service.queue_position(job))
-        if webhooks is not None:
-            body["webhook"] = webhooks.job_webhook(job.id)
-        return body
+        if webhooks is None:
+            return job_json(job, api_base(request), service.queue_position(job))
+        return job_json(job, api_base(request), service.queue_position(job), webhook=webhooks.job_webhook(job.id))
 
-    @routes.get(PREFIX + "/health")
+    @registry.route(service_api.HEALTH)
     @json_errors
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "pipelines": sorted(service.pipelines)})
+        return web.json_response(dump(Health(status="ok", pipelines=sorted(service.pipelines))))
 
-    @routes.get(PREFIX + "/pipelines")
+    @registry.route(service_api.LIST_PIPELINES)
     @json_errors
     async def list_pipelines(request: web.Request) -> web.Response:
-        from .openapi import pipelines_document
-
         return web.json_response(pipelines_document(service.pipelines))
 
-    @routes.get(PREFIX + "/openapi.json")
+    @registry.route(service_api.GET_OPENAPI)
     @json_errors
     async def openapi(request: web.Request) -> web.Response:
-        from .openapi import build_openapi
-
-        return web.json_response(build_openapi(service.pipelines))
+        return web.json_response(build_openapi(registry, service.pipelines))
 
     # --- jobs ----------------------------------------------------------------------------
-    @routes.post(PREFIX + "/jobs")
+    @registry.route(jobs_api.CREATE_JOB)
     @json_errors
     async def create_job(request: web.Request) -> web.Response:
         is_json = request.content_type == "application/json" or request.content_type.endswith("+json")
@@ -157,36 +138,28 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
             headers[REPLAYED_HEADER] = "true"
         return web.json_response(body, status=200 if replayed else 202, headers=headers)
 
-    @routes.get(PREFIX + "/jobs")
+    @registry.route(jobs_api.LIST_JOBS)
     @json_errors
     async def list_jobs(request: web.Request) -> web.Response:
-        query = request.query
-        unknown = sorted(set(query) - {"status", "pipeline", "limit", "cursor"})
-        if unknown:
-            raise ApiError(422, "unknown_parameter", f"unknown query parameter '{unknown[0]}'", {"field": unknown[0]})
-        try:
-            limit = int(query.get("limit", DEFAULT_PAGE))
-        except ValueError:
-            raise ApiError(422, "invalid_parameter", "limit must be an integer", {"field": "limit"}) from None
-        jobs, next_cursor = service.list_jobs(statuses=_csv(query.getall("status", [])),
-                                              pipelines=_csv(query.getall("pipeline", [])),
-                                              limit=limit, cursor=query.get("cursor") or None)
+        query = ListJobsQuery.from_query(request.query)
+        jobs, next_cursor = service.list_jobs(statuses=query.status, pipelines=query.pipeline,
+                                              limit=query.limit, cursor=query.cursor)
         return web.json_response({"jobs": [render(j, request) for j in jobs], "next_cursor": next_cursor})
 
-    @routes.get(PREFIX + "/jobs/{job_id}")
+    @registry.route(jobs_api.GET_JOB)
     @json_errors
     async def get_job(request: web.Request) -> web.Response:
         job = _job_or_404(service, request.match_info["job_id"])
         return web.json_response(render(job, request))
 
-    @routes.post(PREFIX + "/jobs/{job_id}/cancel")
+    @registry.route(jobs_api.CANCEL_JOB)
     @json_errors
     async def cancel_job(request: web.Request) -> web.Response:
         job = _job_or_404(service, request.match_info["job_id"])
         job = service.cancel(job.id) or job
         return web.json_response(render(job, request))
 
-    @routes.get(PREFIX + "/jobs/{job_id}/events")
+    @registry.route(jobs_api.STREAM_JOB_EVENTS)
     @json_errors
     async def job_events(request: web.Request) -> web.StreamResponse:
         job_id = _job_or_404(service, request.match_info["job_id"]).id
@@ -197,7 +170,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
                                                    "X-Accel-Buffering": "no"})
             await response.prepare(request)
             try:
-                await _stream_events(response, request, service, job, queue, render)
+                await stream_events(response, request, job, queue, render, service.heartbeat_s)
             except (ConnectionError, asyncio.TimeoutError):  # the client went away
                 return response
             except Exception:  # headers are sent: end the stream, the log has the rest
@@ -208,7 +181,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
         finally:
             service.events.unsubscribe(job_id, queue)
 
-    @routes.get(PREFIX + "/jobs/{job_id}/outputs/{name}")
+    @registry.route(jobs_api.GET_JOB_OUTPUT)
     @json_errors
     async def get_output(request: web.Request) -> web.StreamResponse:
         job = _job_or_404(service, request.match_info["job_id"])
@@ -221,7 +194,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
         return web.FileResponse(path, headers={"Content-Type": output.content_type,
                                                "Content-Disposition": f'inline; filename="{name}{path.suffix}"'})
 
-    @routes.post(PREFIX + "/jobs/{job_id}/outputs/{name}/upload")
+    @registry.route(jobs_api.UPLOAD_JOB_OUTPUT)
     @json_errors
     async def upload_output(request: web.Request) -> web.Response:
         job = _job_or_404(service, request.match_info["job_id"])
@@ -233,7 +206,7 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
         return web.json_response(render(job, request))
 
     # --- assets --------------------------------------------------------------------------
-    @routes.post(PREFIX + "/assets")
+    @registry.route(jobs_api.UPLOAD_ASSET)
     @json_errors
     async def upload_asset(request: web.Request) -> web.Response:
         incoming = service.assets_dir() / f"{INCOMING_PREFIX}{uuid.uuid4()}"
@@ -250,51 +223,21 @@ def add_routes(routes: web.RouteTableDef, service: JobService, *, webhooks: Webh
             asset, created = await service.accept_asset(path, form.sha256["file"], form.sizes["file"])  # off the loop
         finally:
             shutil.rmtree(incoming, ignore_errors=True)
-        return web.json_response(asset_to_json(asset), status=201 if created else 200,
+        return web.json_response(asset_json(asset), status=201 if created else 200,
                                  headers={"Location": f"{api_base(request)}/assets/{asset.id}"})
 
-    @routes.get(PREFIX + "/assets/{asset_id}")
+    @registry.route(jobs_api.GET_ASSET)
     @json_errors
     async def get_asset(request: web.Request) -> web.Response:
         asset_id = request.match_info["asset_id"]
         asset = service.asset(asset_id)
         if asset is None:
             raise ApiError(404, "asset_not_found", f"no asset '{asset_id}'")
-        return web.json_response(asset_to_json(asset))
+        return web.json_response(asset_json(asset))
 
     # --- webhooks and metrics (webhooks.py, metrics.py) ----------------------------------
-    add_webhook_routes(routes, webhooks)
-    add_metrics_route(routes, metrics)
-
-
-async def _stream_events(response: web.StreamResponse, request: web.Request, service: JobService, job: Job,
-                         queue: asyncio.Queue[JobEvent], render: Callable[[Job, web.Request], dict[str, Any]]) -> None:
-    """``snapshot``, then ``status`` / ``progress`` / ``output`` events as they happen, a comment
-    line every ``heartbeat_s`` while nothing happens; returns after a terminal ``status``."""
-    await _send(response, "snapshot", render(job, request))
-    if job.status in TERMINAL:
-        return
-    base = api_base(request)
-    while True:
-        try:
-            event = await asyncio.wait_for(queue.get(), timeout=service.heartbeat_s)
-        except asyncio.TimeoutError:
-            await response.write(b": heartbeat\n\n")
-            continue
-        if event.kind == STATUS:
-            await _send(response, STATUS, render(event.job, request))
-            if event.job.status in TERMINAL:
-                return
-        elif event.kind == PROGRESS:
-            await _send(response, PROGRESS, {"id": event.job.id, "status": event.job.status,
-                                             "progress": progress_to_json(event.job)})
-        elif event.kind == OUTPUT and event.output is not None:
-            await _send(response, OUTPUT, {"id": event.job.id, **output_to_json(event.job, event.output, base)})
-
-
-async def _send(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+    add_webhook_routes(registry, webhooks)
+    add_metrics_route(registry, metrics)
 
 
 def parse_json_submission(body: Any) -> tuple[Any, dict[str, Any], str]:
@@ -323,10 +266,6 @@ def idempotency_key(request: web.Request) -> str | None:
 def _hash(value: Any) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _csv(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v.strip() for raw in values for v in raw.split(",") if v.strip()))
 
 
 def _job_or_404(service: JobService, job_id: str) -> Job:

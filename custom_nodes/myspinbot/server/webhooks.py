@@ -43,9 +43,14 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from .api_errors import ApiError
+from .contract.base import dump
+from .contract.endpoints_service import GET_WEBHOOK_SECRET
+from .contract.webhooks import WebhookSecret
 from .events import STATUS, JobEvent, JobEvents
-from .model import EXPIRED, iso, job_to_json
+from .model import EXPIRED, iso
+from .registry import RouteRegistry, as_registry
 from .urls import PREFIX
+from .views import webhook_event_json
 # The webhook modules' public names, importable from here as before the split (hence the noqa).
 from .webhook_client import (ADDRESS_REFUSED, CONNECT_FAILED, TIMEOUT, USER_AGENT, WebhookClient,  # noqa: F401
                              http_error, public_error)
@@ -58,7 +63,7 @@ from .webhook_store import (DELIVERED, FAILED_FOR_GOOD, OUTCOME_ABANDONED, OUTCO
 
 log = logging.getLogger("myspinbot.webhooks")
 
-SECRET_PATH = PREFIX + "/webhooks/secret"
+SECRET_PATH = GET_WEBHOOK_SECRET.path
 
 DEFAULT_BACKOFF_S = (5.0, 30.0, 120.0, 600.0, 3600.0)
 DEFAULT_THEN_S = 3600.0
@@ -149,10 +154,8 @@ class WebhookService:
         if not kinds:
             return
         now = self.clock()
-        data = job_to_json(job, PREFIX)
         for kind in kinds:
-            payload = json.dumps({"type": kind, "timestamp": iso(now), "data": data}, ensure_ascii=False,
-                                 separators=(",", ":"))
+            payload = json.dumps(webhook_event_json(kind, now, job, PREFIX), ensure_ascii=False, separators=(",", ":"))
             delivery = Delivery(f"msg_{uuid.uuid4().hex}", job.id, kind, spec.url, payload, 0, now, PENDING,
                                 None, None, now, now)
             self.store.add_delivery(delivery)
@@ -293,17 +296,16 @@ def _host_key(url: str) -> str:
 
 # --- routes ----------------------------------------------------------------------------------
 
-def add_webhook_routes(routes: web.RouteTableDef, webhooks: WebhookService | None) -> None:
+def add_webhook_routes(routes: RouteRegistry | web.RouteTableDef, webhooks: WebhookService | None) -> None:
     """``GET /myspinbot/webhooks/secret``: the signing secret (behind the token, like every route)."""
 
-    @routes.get(SECRET_PATH)
+    @as_registry(routes).route(GET_WEBHOOK_SECRET)
     async def webhook_secret_route(request: web.Request) -> web.StreamResponse:
         if webhooks is None:
             return ApiError(404, "webhooks_disabled", "this server does not send webhooks").response()
-        return web.json_response({
-            "secret": webhooks.secret,
-            "scheme": "standard-webhooks",
-            "signature": "webhook-signature: v1,base64(HMAC-SHA256(base64decode(secret without 'whsec_'), "
-                         "webhook-id + '.' + webhook-timestamp + '.' + body))",
-            "events": list(EVENTS),
-        })
+        return web.json_response(dump(WebhookSecret(
+            secret=webhooks.secret,
+            scheme="standard-webhooks",
+            signature="webhook-signature: v1,base64(HMAC-SHA256(base64decode(secret without 'whsec_'), "
+                      "webhook-id + '.' + webhook-timestamp + '.' + body))",
+            events=list(EVENTS))))

@@ -11,14 +11,12 @@ import re
 from typing import Awaitable, Callable
 
 from ..api_errors import ApiError
+# The request header that names a submission, and the response header (``true``) of a submission
+# answered with the job an earlier one created: part of the API's contract.
+from ..contract.endpoints_jobs import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from ..events import KeyedLocks
 from ..model import Job
 from ..store import IdempotencyRecord, JobStore
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-"""The request header that names a submission."""
-REPLAYED_HEADER = "Idempotency-Replayed"
-"""The response header (``true``) of a submission answered with the job an earlier one created."""
 IDEMPOTENCY_TTL_S = 24 * 3600.0
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 

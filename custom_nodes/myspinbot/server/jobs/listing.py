@@ -8,11 +8,9 @@ import json
 import re
 
 from ..api_errors import ApiError
+from ..contract.jobs import DEFAULT_PAGE, MAX_PAGE  # the API's page limits are part of its contract
 from ..model import STATUSES, Job
 from ..store import JobStore
-
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
 
 
 def list_page(store: JobStore, *, statuses: tuple[str, ...] = (), pipelines: tuple[str, ...] = (),
