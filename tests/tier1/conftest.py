@@ -1,11 +1,24 @@
 """Fixtures of the tier-1 job API tests: a fake ComfyUI (``fake_host.FakeHost``) and the job API
-composed over it exactly as production composes it (``server.app.compose``, via ``fake_host.compose_app``)."""
+composed over it exactly as production composes it (``server.app.compose``, via ``fake_host.compose_app``);
+every response of a composed app is checked against its own /openapi.json (``openapi_check``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from fake_host import Clock, FakeHost, compose_app
+
+
+@pytest.fixture(autouse=True)
+def responses_match_the_openapi_document():
+    """Fail a test when a response of an app built with ``openapi_check`` (every ``compose_app``
+    app, ``checked_app``) did not match that app's ``/openapi.json`` (status, content type or JSON body)."""
+    import openapi_check
+
+    openapi_check.drain()
+    yield
+    problems = openapi_check.drain()
+    assert not problems, "responses that do not match /openapi.json:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -143,7 +143,8 @@ def serve_routes(app: web.Application, routes: web.RouteTableDef) -> web.Applica
 def compose_app(host, settings=None, *, clock=None, listen: str = "127.0.0.1", models_root: Path | None = None,
                 **options: Any):
     """The job API exactly as ``plugin.attach`` builds it (``server.app.compose``), over ``host``,
-    on a plain aiohttp app with every route mirrored under ``/api``; returns the ``Api``.
+    on a plain aiohttp app with every route mirrored under ``/api``; returns the ``Api``. Every
+    response the app sends is checked against its own /openapi.json (``openapi_check``).
 
     ``settings``: default ``Settings()``; ``listen``: loopback by default (the token optional);
     ``models_root``: the model manager's folder (default ``models_dir(host)``, empty: no model is
@@ -152,7 +153,9 @@ def compose_app(host, settings=None, *, clock=None, listen: str = "127.0.0.1", m
     from myspinbot.models.manager import ModelManager
     from myspinbot.models.manifest import load_manifest
     from myspinbot.server.app import Models, compose
+    from myspinbot.server.openapi import build_openapi
     from myspinbot.server.settings import Settings
+    from openapi_check import SpecCheck
 
     models = models_root if models_root is not None else models_dir(host)
     manifest = load_manifest()
@@ -160,8 +163,11 @@ def compose_app(host, settings=None, *, clock=None, listen: str = "127.0.0.1", m
                                         engines=lambda: {}))
     if clock is not None:
         options["clock"] = clock
-    app, routes = web.Application(), web.RouteTableDef()
+    composed: list = []  # the document is asked for at the first response, once the routes exist
+    check = SpecCheck(lambda: build_openapi(composed[0].registry, composed[0].service.pipelines))
+    app, routes = web.Application(middlewares=[check.middleware]), web.RouteTableDef()
     api = compose(host, settings if settings is not None else Settings(), app=app, routes=routes, listen=listen, **options)
+    composed.append(api)
     serve_routes(app, routes)
     return api
 

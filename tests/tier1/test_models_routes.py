@@ -7,13 +7,14 @@ import asyncio
 import threading
 
 import pytest
-from aiohttp import web
 
 from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
 from myspinbot.models.manager import ModelManager
 from myspinbot.models.manifest import load_manifest, parse_manifest, pipeline_models
 from myspinbot.server.api_errors import ApiError
 from myspinbot.server.models_routes import add_model_routes, ensure_pipeline_models
+from myspinbot.server.registry import RouteRegistry
+from openapi_check import checked_app
 from test_models import CONFIG, REPO, WEIGHTS, tiny_manifest
 from test_models_hub_standin import hub  # noqa: F401  (fixture)
 
@@ -42,12 +43,10 @@ def pipelines(manifest):
 
 @pytest.fixture
 async def client(aiohttp_client, manager, pipelines):
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_model_routes(routes, manager, nodes=NODES, pipeline_models=pipelines,
+    registry = RouteRegistry()
+    add_model_routes(registry, manager, nodes=NODES, pipeline_models=pipelines,
                      engines=lambda: {"espeak": {"available": True}})
-    app.add_routes(routes)
-    return await aiohttp_client(app)
+    return await aiohttp_client(checked_app(registry))
 
 
 @pytest.fixture
@@ -177,12 +176,9 @@ async def test_capabilities_report_pipelines_models_and_device(client, models):
 
 
 async def test_api_prefix_is_mirrored_in_urls(aiohttp_client, manager):
-    app = web.Application()
-    routes = web.RouteTableDef()
-    add_model_routes(routes, manager)
-    for route in routes:  # what ComfyUI does: every route again under /api
-        app.router.add_route(route.method, "/api" + route.path, route.handler)
-    client = await aiohttp_client(app)
+    registry = RouteRegistry()
+    add_model_routes(registry, manager)
+    client = await aiohttp_client(checked_app(registry, mirror=True))  # what ComfyUI does: every route again under /api
     body = await (await client.get("/api/myspinbot/models")).json()
     assert body["models"][0]["urls"]["self"] == "/api/myspinbot/models/F5TTS_v1_Base"
 

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from myspinbot.paths import REPO_DIR
 from myspinbot.server.page import PAGE_DIR, PAGE_ROUTES, add_page_routes, page_file
+from myspinbot.server.registry import RouteRegistry
+from openapi_check import checked_app
 
 SIDEBAR_JS = REPO_DIR / "web" / "js" / "myspinbot_sidebar.js"
 PAGE_MODULES = sorted(p.name for p in PAGE_DIR.glob("*.js"))
@@ -21,15 +23,9 @@ PAGE_MODULES = sorted(p.name for p in PAGE_DIR.glob("*.js"))
 
 def _app(root: Path = PAGE_DIR) -> web.Application:
     """An app with the page routes mounted like ComfyUI mounts them: plain and mirrored under /api."""
-    routes = web.RouteTableDef()
-    add_page_routes(routes, root)
-    api = web.RouteTableDef()
-    for route in routes:
-        api.route(route.method, "/api" + route.path)(route.handler, **route.kwargs)
-    app = web.Application()
-    app.add_routes(api)
-    app.add_routes(routes)
-    return app
+    registry = RouteRegistry()
+    add_page_routes(registry, root)
+    return checked_app(registry, mirror=True)
 
 
 def test_page_routes_are_the_ones_listed():

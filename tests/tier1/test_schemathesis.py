@@ -37,8 +37,14 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from fake_host import Clock, FakeHost, compose_app
-from myspinbot.server.pipelines import builtin_pipelines, node_by_title
+from fake_host import Clock, FakeHost, compose_app, models_dir
+from myspinbot.errors import OfflineError
+from myspinbot.models.locate import ModelLocator, models_dir_folder_dirs
+from myspinbot.models.manager import ModelManager
+from myspinbot.models.manifest import load_manifest
+from myspinbot.server.app import Models
+from myspinbot.server.contract.endpoints import ENDPOINTS
+from myspinbot.server.pipelines import node_by_title
 from myspinbot.server.settings import Settings
 from myspinbot.server.urls import PREFIX
 
@@ -54,9 +60,13 @@ class ServedApi:
 
     def __init__(self, root: Path):
         self.host = FakeHost(root)
-        # As the plugin composes it; webhooks are recorded, never sent (fuzzed URLs must not be contacted).
+        # As the plugin composes it; webhooks are recorded, never sent (fuzzed URLs must not be contacted),
+        # and a model download the fuzzer starts (it follows GET /models to real names) never leaves the machine.
+        manifest = load_manifest()
+        manager = ModelManager(ModelLocator(models_dir_folder_dirs(models_dir(self.host)), manifest), manifest,
+                               models_dir(self.host), fetcher=_no_network)
         self.api = compose_app(self.host, Settings(api_token=TOKEN, max_queued=100_000), clock=Clock(), listen="0.0.0.0",
-                               deliver_webhooks=False)
+                               deliver_webhooks=False, models=Models(manager, engines=lambda: {}))
         self.service = self.api.service
         self.service.heartbeat_s = 0.5
         self.url = ""  # http://127.0.0.1:<the free port the site got>, once started
@@ -89,6 +99,11 @@ class ServedApi:
         self._thread.join(10)
         self.loop.close()
         self.service.store.close()
+
+
+def _no_network(entry, target, on_progress):
+    """The model manager's fetcher here: refuses at once, as an offline server would."""
+    raise OfflineError(f"no downloads in this test ({entry.name})")
 
 
 @pytest.fixture
@@ -221,7 +236,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(api, tmp_pat
             "--phases", "examples,coverage,fuzzing,stateful",
             # Schemathesis leaves out the operation that served the schema unless a filter selects
             # it; this one selects every operation, so GET /myspinbot/openapi.json is tested too.
-            "--include-path-regex", f"^{PREFIX}/",
+            "--include-path-regex", f"^{PREFIX}(/|$)",
             "--max-examples", str(MAX_EXAMPLES),
             "--seed", str(SEED),
             "--workers", "1",
@@ -294,9 +309,7 @@ _TEMPLATES: list[tuple[re.Pattern, str]] = []
 def template_of(path: str) -> str:
     """The spec path a request path belongs to (``/myspinbot/jobs/<id>`` → ``/myspinbot/jobs/{job_id}``)."""
     if not _TEMPLATES:
-        from myspinbot.server.openapi import build_openapi
-
-        for template in build_openapi(builtin_pipelines())["paths"]:
+        for template in dict.fromkeys(e.path for e in ENDPOINTS):
             regex = re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template))
             _TEMPLATES.append((re.compile(f"^{regex}$"), template))
     for regex, template in _TEMPLATES:
