@@ -39,7 +39,8 @@ from .uploads import FormLimits, read_multipart
 from .urls import PREFIX
 from .metrics import Metrics, add_metrics_route
 from .views import asset_json, job_json
-from .webhooks import WebhookService, add_webhook_routes, webhook_from_request, with_webhook
+from .webhook_routes import add_webhook_routes
+from .webhooks import WebhookService, webhook_from_request, with_webhook
 
 log = logging.getLogger("myspinbot.routes")
 

@@ -24,8 +24,9 @@ most ``webhook_per_host`` deliveries to one host:port are in flight, so a slow r
 only its own slots busy (``webhook_concurrency`` in all).
 
 The parts live in ``webhook_signing`` (secret, sign, verify), ``webhook_request`` (the request
-field), ``webhook_store`` (SQLite), ``webhook_policy`` (addresses) and ``webhook_client`` (the
-POST); their public names are importable from here too.
+field), ``webhook_store`` (SQLite), ``webhook_policy`` (addresses), ``webhook_client`` (the
+POST) and ``webhook_routes`` (the secret's route); the first five's public names are importable
+from here too.
 """
 
 from __future__ import annotations
@@ -38,17 +39,12 @@ import uuid
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
-from .api_errors import ApiError
-from .contract.base import dump
-from .contract.endpoints_service import GET_WEBHOOK_SECRET
-from .contract.webhooks import WebhookSecret
+from .contract.endpoints_service import GET_WEBHOOK_SECRET  # its route: webhook_routes.py
 from .events import STATUS, JobEvent, JobEvents
 from .model import EXPIRED, iso
-from .registry import RouteRegistry, as_registry
 from .urls import PREFIX
 from .views import webhook_event_json
 # The webhook modules' public names, importable from here as before the split (hence the noqa).
@@ -292,20 +288,3 @@ def _host_key(url: str) -> str:
         return f"{(parsed.raw_host or '').lower().rstrip('.')}:{parsed.port}"
     except (ValueError, TypeError):
         return url
-
-
-# --- routes ----------------------------------------------------------------------------------
-
-def add_webhook_routes(routes: RouteRegistry | web.RouteTableDef, webhooks: WebhookService | None) -> None:
-    """``GET /myspinbot/webhooks/secret``: the signing secret (behind the token, like every route)."""
-
-    @as_registry(routes).route(GET_WEBHOOK_SECRET)
-    async def webhook_secret_route(request: web.Request) -> web.StreamResponse:
-        if webhooks is None:
-            return ApiError(404, "webhooks_disabled", "this server does not send webhooks").response()
-        return web.json_response(dump(WebhookSecret(
-            secret=webhooks.secret,
-            scheme="standard-webhooks",
-            signature="webhook-signature: v1,base64(HMAC-SHA256(base64decode(secret without 'whsec_'), "
-                      "webhook-id + '.' + webhook-timestamp + '.' + body))",
-            events=list(EVENTS))))
