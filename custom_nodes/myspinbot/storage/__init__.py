@@ -15,7 +15,8 @@ from .config import S3Settings, comfy_settings_path, load_settings, read_comfy_s
 from .keys import DEFAULT_KEY_TEMPLATE, content_type_for, render_key, validate_key
 from .outputs import UI_KEY, StorageOutcome, prompt_sha256, store_output
 from .records import PENDING, STORED, PendingUpload, StoredObject
-from .s3 import delete_local_copy, head, presign, retry_upload, upload_file
+from .s3 import upload_file
+from .s3_objects import delete_local_copy, head, presign, retry_upload
 
 __all__ = [
     "DEFAULT_KEY_TEMPLATE",
