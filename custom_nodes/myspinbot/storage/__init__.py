@@ -4,8 +4,8 @@ No ComfyUI import, no import-time side effects (the ``minio`` client is imported
 
 - :mod:`.config` — :class:`S3Settings` from ``MYSPINBOT_S3_*`` / ComfyUI settings (masked repr).
 - :mod:`.keys` — key templates (``{job_id}/{name}.{ext}``, date parts, ``{uuid}``), content types.
-- :mod:`.s3` — :func:`upload_file` (multipart, HEAD check, retries), :func:`presign`,
-  :func:`head`, :func:`retry_upload`, :func:`delete_local_copy`.
+- :mod:`.s3` — :func:`upload_file` (multipart, HEAD check, retries).
+- :mod:`.s3_objects` — :func:`presign`, :func:`head`, :func:`retry_upload`, :func:`delete_local_copy`.
 - :mod:`.outputs` — :func:`store_output`: stored, or pending with a warning (or raise if mandatory).
 - :mod:`.records` — JSON-able :class:`StoredObject` and :class:`PendingUpload`.
 - :mod:`.media` — writing PNG / WAV / FLAC / copies into the output folder first.

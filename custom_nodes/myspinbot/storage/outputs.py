@@ -33,7 +33,7 @@ UI_KEY = "myspinbot_storage"
 @dataclass
 class StorageOutcome:
     """The result for one output: ``stored`` (with :attr:`stored`) or ``pending`` (with
-    :attr:`pending`, the record :func:`~.s3.retry_upload` takes, and a :attr:`warning`)."""
+    :attr:`pending`, the record :func:`~.s3_objects.retry_upload` takes, and a :attr:`warning`)."""
 
     name: str
     local_path: str

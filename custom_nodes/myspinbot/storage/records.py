@@ -44,7 +44,7 @@ class StoredObject:
 
 @dataclass
 class PendingUpload:
-    """An upload that has not happened yet; :func:`..s3.retry_upload` takes it.
+    """An upload that has not happened yet; :func:`..s3_objects.retry_upload` takes it.
 
     The key is rendered once, when the output is made, so every retry writes the same object.
     ``attempts`` and ``last_error`` (``[code] message``, scrubbed) are updated by each retry."""
