@@ -120,7 +120,7 @@ def _engine_runner(model_file: Path, scratch: Path):
     import torch
     from spandrel import ModelLoader
 
-    from myspinbot.video.upscale import map_video_frames
+    from myspinbot.video.frame_map import map_video_frames
 
     model = ModelLoader().load_from_file(str(model_file)).eval()
 

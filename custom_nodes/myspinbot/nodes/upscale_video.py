@@ -5,7 +5,7 @@ Upscaling follows core's ``ImageUpscaleWithModel``: ``comfy.utils.tiled_scale`` 
 overlapping tiles, the model loaded through ``comfy.model_management``, and on out-of-memory
 the tile is halved (down to 128) and the frame retried; the smaller tile is kept for the
 frames that follow. The video path decodes, upscales and encodes one frame at a time
-(``video.upscale.map_video_frames``), so memory stays flat in clip length; the audio is
+(``video.frame_map.map_video_frames``), so memory stays flat in clip length; the audio is
 carried over untouched (packets remuxed).
 
 An optional face restoration pass (``restore.FaceRestorer``) cuts the main face from each
@@ -28,7 +28,7 @@ from comfy_api.latest import InputImpl, io
 
 from ..errors import InvalidInputError
 from ..restore import FaceRestorer, check_face_model, face_restore_fn
-from ..video.upscale import encode_frames, map_video_frames
+from ..video.frame_map import encode_frames, map_video_frames
 from ._progress import progress_callback
 from ._tiled_upscale import TiledUpscaler
 
