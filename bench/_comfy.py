@@ -17,9 +17,9 @@ def comfy_dir() -> str | None:
     return d if d and os.path.isdir(d) else None
 
 
-def import_comfy(scratch: Path) -> None:
-    """Put ComfyUI and the pack on ``sys.path``, select the CPU code path (before
-    ``comfy.model_management`` is imported) and send temp/output files to ``scratch``."""
+def import_comfy(scratch: Path, cpu: bool = True) -> None:
+    """Put ComfyUI and the pack on ``sys.path``, select the CPU code path unless ``cpu`` is
+    False (before ``comfy.model_management`` is imported) and send temp/output files to ``scratch``."""
     d = comfy_dir()
     if d is None:
         raise RuntimeError("COMFYUI_DIR is not set")
@@ -28,7 +28,7 @@ def import_comfy(scratch: Path) -> None:
             sys.path.insert(0, p)
     from comfy.cli_args import args
 
-    args.cpu = True
+    args.cpu = bool(cpu)
     import folder_paths
 
     (scratch / "temp").mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,12 @@ identical runs, while CPU time does not. The ratio is theirs / ours (>= 1: ours 
 fast), the median of back-to-back pairs with alternating order; target >= 0.9 (ours runs the
 package's own code chunk by chunk, so only our wrapper's overhead may cost, at most 10 %).
 
-Usage: ``python bench/bench_f5_speed.py [--nfe 8] [--sentences 4] [--reps 5] [--threads 1] [--json]``
+On a GPU (``--device cuda``, used by ``bench/gpu.sh``) the figure is wall time instead, and
+``--full`` builds the model at F5TTS_v1_Base's real size (the package's config: dim 1024, 22
+layers) and Vocos at its released size, still with random weights.
+
+Usage: ``python bench/bench_f5_speed.py [--nfe 8] [--sentences 4] [--reps 5] [--threads 1]
+[--device cpu|cuda] [--full] [--json]``
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _media import FIXTURES
+from _media import FIXTURES, RATE
+from _media import speech as media_speech
 from _report import emit, median, row, skipped
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.9
-STAGE = "Voice clone (F5-TTS tiny), CPU real-time factor"
+#: Vocos as released (charactr/vocos-mel-24khz config.yaml), for ``--full``.
+FULL_VOCOS_BACKBONE = {"input_channels": 100, "dim": 512, "intermediate_dim": 1536, "num_layers": 8}
 
 
 def _soundfile_load(path, *_args, **_kwargs):
@@ -55,31 +62,48 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=int, default=4, help="sentences of tiny_f5.LONG_TEXT to say")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (cuda: wall time, not CPU time)")
+    p.add_argument("--full", action="store_true", help="F5TTS_v1_Base and Vocos at their real sizes (random weights)")
     p.add_argument("--json", action="store_true", help="end with a BENCH_ROWS line for run_all.py")
     a = p.parse_args(argv)
+    size = "F5TTS_v1_Base size" if a.full else "tiny"
+    timer = "CPU" if a.device == "cpu" else "wall"
+    stage = f"Voice clone (F5-TTS {size}, {a.device}), {timer} real-time factor"
     try:
         import f5_tts  # noqa: F401
     except ImportError:
         print("skipped: f5-tts not installed")
         if a.json:
-            emit([skipped(STAGE, "f5-tts not installed", f">= {TARGET}")])
+            emit([skipped(stage, "f5-tts not installed", f">= {TARGET}")])
         return 0
     sys.path[:0] = [str(REPO / "custom_nodes"), str(REPO / "tests")]
     import soundfile
     import torch
     from f5_tts.infer import utils_infer
-    from tiny_f5 import LONG_TEXT, REF_TEXT, TINY_ARCH, build_tiny_f5
+    import tiny_f5
+    from tiny_f5 import LONG_TEXT, REF_TEXT, build_tiny_f5
 
     from myspinbot.speech import f5
     from myspinbot.speech.audio_io import load_audio
 
     text = " ".join(LONG_TEXT.split(". ")[: a.sentences]).strip()
     text = text if text.endswith(".") else text + "."
-    reference, ref_rate = load_audio(FIXTURES / "speech_front_left.wav")
+    if (FIXTURES / "speech_front_left.wav").is_file():
+        reference, ref_rate = load_audio(FIXTURES / "speech_front_left.wav")
+    else:  # a synthetic stand-in of the recording's length: the timing does not depend on the words
+        reference, ref_rate = media_speech(1.5)[0], RATE
     torch.set_num_threads(a.threads)
+    clock = time.process_time if a.device == "cpu" else time.perf_counter
+    if a.full:  # build_tiny_f5 reads these module globals
+        tiny_f5.TINY_ARCH = f5.package_config()["arch"]
+        tiny_f5.TINY_VOCOS = {**tiny_f5.TINY_VOCOS, "backbone": {**tiny_f5.TINY_VOCOS["backbone"],
+                                                                 "init_args": FULL_VOCOS_BACKBONE}}
+        tiny_f5.TINY_VOCOS["head"] = {**tiny_f5.TINY_VOCOS["head"],
+                                      "init_args": {**tiny_f5.TINY_VOCOS["head"]["init_args"], "dim": 512}}
     with tempfile.TemporaryDirectory(prefix="bench_f5_") as tmp:
         paths = build_tiny_f5(Path(tmp) / "models")
-        bundle = f5.load_f5(paths["checkpoint"], paths["vocab"], paths["vocoder_dir"], device="cpu", model_cfg=TINY_ARCH)
+        bundle = f5.load_f5(paths["checkpoint"], paths["vocab"], paths["vocoder_dir"], device=a.device,
+                            model_cfg=tiny_f5.TINY_ARCH)
         sr = int(bundle.sample_rate)
         ref_text = f5.normalise_ref_text(REF_TEXT)
         ref_wav = Path(tmp) / "reference_24k.wav"
@@ -88,17 +112,17 @@ def main(argv=None) -> int:
         utils_infer.torchaudio.load = _soundfile_load
 
         def ours() -> float:
-            t0 = time.process_time()
+            t0 = clock()
             wave, rate = f5.synthesize_clone(bundle, reference, ref_rate, REF_TEXT, text, nfe_step=a.nfe)
-            return (time.process_time() - t0) / (wave.shape[-1] / rate)
+            return (clock() - t0) / (wave.shape[-1] / rate)
 
         def theirs() -> float:
-            t0 = time.process_time()
+            t0 = clock()
             with contextlib.redirect_stdout(io.StringIO()):  # the package prints every chunk
                 wave, rate, _ = utils_infer.infer_process(
                     str(ref_wav), ref_text, text, bundle.model, bundle.vocoder, mel_spec_type=bundle.mel_spec_type,
                     show_info=lambda *_: None, progress=None, nfe_step=a.nfe, device=bundle.device)
-            return (time.process_time() - t0) / (len(wave) / rate)
+            return (clock() - t0) / (len(wave) / rate)
 
         ours(), theirs()  # warm-up
         rtf: dict[str, list[float]] = {"ours": [], "theirs": []}
@@ -112,7 +136,7 @@ def main(argv=None) -> int:
     print(f"{len(chunks)} chunk(s), {a.nfe} steps: median RTF ours {median(rtf['ours']):.3f}, infer_process "
           f"{median(rtf['theirs']):.3f}; ratio theirs/ours {ratio:.3f} (target >= {TARGET}) -> {'PASS' if ok else 'FAIL'}")
     if a.json:
-        emit([row(STAGE, f"RTF {median(rtf['ours']):.3f}", f"RTF {median(rtf['theirs']):.3f} (f5-tts infer_process)",
+        emit([row(stage, f"RTF {median(rtf['ours']):.3f}", f"RTF {median(rtf['theirs']):.3f} (f5-tts infer_process)",
                   ratio, f">= {TARGET}", ok=ok, note=f"{len(chunks)} chunk(s), {a.nfe} steps")])
     return 0 if ok else 1
 

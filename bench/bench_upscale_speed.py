@@ -21,7 +21,10 @@ canonical strides), the node's before the fix (``from_numpy(hwc).movedim(-1, 0)[
 batch stride 3, which PyTorch does not take for channels-last, so the net runs NCHW) and plain
 NCHW-contiguous - as CPU seconds of the calling thread per forward.
 
-Usage: ``COMFYUI_DIR=/path/to/ComfyUI python bench/bench_upscale_speed.py [--json]`` - prints
+``--gpu`` runs ComfyUI in its normal (GPU) mode instead of ``--cpu`` (used by ``bench/gpu.sh``
+with the full RealESRGAN_x4plus size: ``--filters 64 --blocks 23 --size 512``).
+
+Usage: ``COMFYUI_DIR=/path/to/ComfyUI python bench/bench_upscale_speed.py [--gpu] [--json]`` - prints
 fps of both paths per rep, the median ratio against the target (>= 1.0) and exits 1 below it.
 Without ``COMFYUI_DIR`` prints a skipped row and exits 0.
 """
@@ -100,9 +103,14 @@ def runners(model):
 
 
 def layouts(model, size: int, reps: int) -> dict[str, float]:
-    """CPU seconds (calling thread) per model forward on one ``size``² frame, per input layout."""
+    """Seconds per model forward on one ``size``² frame, per input layout: CPU seconds of the
+    calling thread on the CPU, wall seconds (synchronised) on a GPU."""
     import numpy as np
     import torch
+
+    device = model.patcher.load_device
+    on_gpu = device.type == "cuda"
+    clock = time.perf_counter if on_gpu else time.thread_time
 
     frame = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     batch = torch.from_numpy(frame[None]).float() / 255.0
@@ -111,14 +119,20 @@ def layouts(model, size: int, reps: int) -> dict[str, float]:
         "before fix (batch stride 3)": torch.from_numpy(frame).movedim(-1, 0).unsqueeze(0).float() / 255.0,
         "NCHW contiguous": batch.movedim(-1, -3).contiguous(),
     }
+    inputs = {k: v.to(device) for k, v in inputs.items()}  # .to keeps the strides
     times: dict[str, list[float]] = {k: [] for k in inputs}
     with torch.inference_mode():
-        model(inputs["NCHW contiguous"])  # warm-up
+        for x in inputs.values():
+            model(x)  # warm-up (and cuDNN's choice of kernels per layout)
         for r in range(reps):
             for name in (list(inputs) if r % 2 == 0 else list(inputs)[::-1]):
-                t0 = time.thread_time()
+                if on_gpu:
+                    torch.cuda.synchronize()
+                t0 = clock()
                 model(inputs[name])
-                times[name].append(time.thread_time() - t0)
+                if on_gpu:
+                    torch.cuda.synchronize()
+                times[name].append(clock() - t0)
     return {k: median(v) for k, v in times.items()}
 
 
@@ -131,9 +145,11 @@ def main(argv=None) -> int:
     p.add_argument("--blocks", type=int, default=2)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    p.add_argument("--gpu", action="store_true", help="ComfyUI's GPU mode (default: --cpu)")
     p.add_argument("--json", action="store_true", help="end with a BENCH_ROWS line for run_all.py")
     a = p.parse_args(argv)
-    stage = f"Upscale Video ESRGAN x{a.scale}, {a.size}² (decode+upscale+encode)"
+    where = "GPU" if a.gpu else "CPU"
+    stage = f"Upscale Video ESRGAN {a.filters}f/{a.blocks}b x{a.scale}, {a.size}² {where} (decode+upscale+encode)"
     if comfy_dir() is None:
         print("skipped: COMFYUI_DIR unset")
         if a.json:
@@ -144,7 +160,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory(prefix="bench_upscale_speed_") as tmp:
         scratch = Path(tmp)
-        import_comfy(scratch)
+        import_comfy(scratch, cpu=not a.gpu)
         model = load_model(scratch / "models", a.filters, a.blocks, a.scale)
         clip = make_clip(scratch / "clip.mp4", a.frames, a.size)
         warm = make_clip(scratch / "warm.mp4", 2, a.size)
@@ -171,7 +187,7 @@ def main(argv=None) -> int:
           f"{'PASS' if ok else 'FAIL'}; main-thread CPU ratio (core/ours) {cpu_ratio:.3f}")
     base = lay["core (NHWC batch, movedim)"]
     for name, sec in lay.items():
-        print(f"  forward, {name}: {sec:.3f} CPU s/frame ({base / sec:.2f}x core's speed)")
+        print(f"  forward, {name}: {sec:.3f} s/frame ({base / sec:.2f}x core's speed)")
     if a.json:
         emit([
             row(stage, f"{median(fps['ours']):.3f} fps", f"{median(fps['core']):.3f} fps (core nodes)", ratio,
