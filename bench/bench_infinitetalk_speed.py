@@ -3,9 +3,9 @@
 Same process, same tiny random models (``tests/tier2/tiny_wan.py``: Wan2.1 I2V DiT dim 160 /
 2 blocks, the InfiniteTalk patch, a random full-size wav2vec2-base, a width-4 Wan VAE, loaded
 with core's loaders), same portrait, same ``--seconds`` of fixture speech, same windows
-(``--window`` frames, default 33 so that a 2-core CPU gets through in minutes (81 in real use), 9 motion frames, the lengths
-our planner picks), ``--steps`` euler steps, cfg 1 and audio cfg 1 (core's plain KSampler path
-in both), ``--size``² frames (default 16) at 25 fps:
+(``--window`` frames: default 33, so that a 2-core CPU gets through in a minute, 81 in real
+use; 9 motion frames; the lengths our planner picks), ``--steps`` euler steps, cfg 1 and audio
+cfg 1 (core's plain KSampler path in both), ``--size``² frames (default 16) at 25 fps:
 
 * ours: ``InfiniteTalk.execute`` - per window: core's ``AudioEncoderEncode`` on that window's
   audio (with 2 s margins), ``WanInfiniteTalkToVideo`` continued from the last frames,

@@ -9,7 +9,8 @@ that needs what is missing here (``COMFYUI_DIR``, f5-tts, the Wav2Lip reference 
 when it exists.
 
 Made to finish within 15 minutes on a 2-core CPU: small clips, tiny or random models, few
-reps. ``--gpu`` runs the full-size random-weight GPU set instead (see ``gpu.sh``). ``--only WORD`` runs the benchmarks whose file name contains WORD; ``--markdown`` prints
+reps. ``--gpu`` runs the full-size random-weight GPU set instead (see ``gpu.sh``).
+``--only WORD`` runs the benchmarks whose file name contains WORD; ``--markdown`` prints
 the table as Markdown (for the README); ``--list`` shows what would run.
 
 Usage: ``COMFYUI_DIR=/path/to/ComfyUI python bench/run_all.py [--only upscale] [--markdown]``
@@ -36,10 +37,10 @@ JOBS: list[tuple[str, list[str], int]] = [
     ("bench_f5_speed.py", [], 180),
     ("bench_infinitetalk_speed.py", [], 240),
     ("bench_wav2lip.py", [], 180),
-    ("bench_job_api.py", [], 180),
+    ("bench_job_api.py", [], 300),
     ("bench_animate_memory.py", [], 180),
     ("bench_upscale_memory.py", ["--seconds", "10", "120", "--limit", "1.2"], 300),
-    ("bench_infinitetalk_memory.py", ["--seconds", "10", "120", "--limit", "1.2"], 420),
+    ("bench_infinitetalk_memory.py", ["--seconds", "10", "120", "--limit", "1.2", "--size", "16"], 420),
 ]
 
 #: ``--gpu`` (what ``bench/gpu.sh`` runs): full-size random-weight runs on one CUDA device.
@@ -52,16 +53,40 @@ GPU_JOBS: list[tuple[str, list[str], int]] = [
 ]
 
 
+def rows_from_text(script: str, stdout: str, returncode: int) -> list[dict]:
+    """Rows for a benchmark without ``--json`` (e.g. ``bench_job_api.py``): one per printed line
+    that states a ratio (``... ratio ...: 1.23``) or a verdict (``... -> PASS``/``FAIL``)."""
+    name = script.removeprefix("bench_").removesuffix(".py")
+    rows = []
+    for line in stdout.splitlines():
+        text = line.strip()
+        if text.endswith(("PASS", "FAIL")):
+            rows.append(row(f"{name}: {text.rsplit('->', 1)[0].strip()}", "(see left)", "-", None, "as printed",
+                            ok=text.endswith("PASS")))
+        elif "ratio" in text and ":" in text:
+            label, _, value = text.rpartition(":")
+            try:
+                rows.append(row(f"{name}: {label.strip()}", "-", "-", float(value), "(record)"))
+            except ValueError:
+                continue
+    return rows or [row(script, f"exit {returncode} (no ratio or verdict printed)", "-", None, "",
+                        ok=returncode == 0)]
+
+
 def run_job(script: str, extra: list[str], limit: int) -> tuple[list[dict], float]:
-    """Run one benchmark with ``--json``; its rows (or one error row) and its wall time."""
+    """Run one benchmark (with ``--json`` when it takes it); its rows (or one error row) and its wall time."""
     t0 = time.perf_counter()
+    source = (BENCH / script).read_text(encoding="utf-8")
+    speaks_json = "BENCH_ROWS" in source or "from _report import" in source
     try:
-        proc = subprocess.run([sys.executable, str(BENCH / script), *extra, "--json"], capture_output=True, text=True,
-                              timeout=limit, cwd=BENCH.parent, check=False)
+        proc = subprocess.run([sys.executable, str(BENCH / script), *extra, *(["--json"] if speaks_json else [])],
+                              capture_output=True, text=True, timeout=limit, cwd=BENCH.parent, check=False)
     except subprocess.TimeoutExpired as exc:
         sys.stderr.write((exc.stdout or b"").decode(errors="replace")[-3000:] if isinstance(exc.stdout, bytes)
                          else (exc.stdout or "")[-3000:])
         return [row(script, f"error: timed out after {limit} s", "-", None, "")], time.perf_counter() - t0
+    if not speaks_json:
+        return rows_from_text(script, proc.stdout, proc.returncode), time.perf_counter() - t0
     rows = parse(proc.stdout)
     if rows is None:
         sys.stderr.write(f"--- {script} (exit {proc.returncode}) ---\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n")
