@@ -67,3 +67,13 @@ def growth_verdict(short: dict, long: dict, short_label: str, long_label: str, l
     print(f"peak growth {short_label}: {a:.1f} MiB, {long_label}: {b:.1f} MiB, "
           f"ratio {long_label}/{short_label} = {ratio:.3f} (limit {limit}) -> {verdict}")
     return 0 if verdict == "PASS" else 1
+
+
+def growth_row(stage: str, short: dict, long: dict, short_label: str, long_label: str, limit: float) -> dict:
+    """The ``run_all.py`` table row of :func:`growth_verdict`'s comparison."""
+    from _report import row
+
+    a, b = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in (short, long))
+    ratio = b / max(a, 1e-6)
+    return row(f"{stage}: peak RSS growth {long_label} / {short_label}", f"{b:.1f} MiB ({long_label})",
+               f"{a:.1f} MiB ({short_label})", ratio, f"<= {limit}", ok=ratio <= limit)

@@ -31,60 +31,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _memory import PeakSampler, growth_verdict, rss_bytes, run_child
+from _media import RATE, portrait, speech
+from _memory import PeakSampler, growth_row, growth_verdict, rss_bytes, run_child
+from _report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
-FIXTURES = REPO.parent / "shared" / "fixtures"
 DURATIONS_S = (10.0, 120.0)
 MAX_RATIO = 1.2
-RATE = 48000
-
-
-def _speech(seconds: float):
-    import numpy as np
-
-    n = int(seconds * RATE)
-    if FIXTURES.is_dir():
-        from myspinbot.video import load_audio
-
-        left, rate_l = load_audio(FIXTURES / "speech_front_left.wav")
-        right, rate_r = load_audio(FIXTURES / "speech_front_right.wav")
-        assert rate_l == rate_r == RATE
-        pause = lambda s: np.zeros((1, int(s * RATE)), np.float32)  # noqa: E731
-        unit = np.concatenate([left[:1], pause(0.25), right[:1], pause(0.4)], axis=1)
-        out = np.empty((1, n), np.float32)
-        for start in range(0, n, unit.shape[1]):
-            stop = min(n, start + unit.shape[1])
-            out[0, start:stop] = unit[0, : stop - start]
-        return out, "fixture speech (front_left + front_right, repeated)"
-    out = np.empty((1, n), np.float32)
-    block = RATE
-    for start in range(0, n, block):
-        t = np.arange(start, min(n, start + block)) / RATE
-        env = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 2
-        out[0, start:start + t.size] = 0.3 * env * np.sign(np.sin(2 * np.pi * 140 * t))
-    return out, "synthetic buzz with a 2.5 Hz syllable envelope (fixtures missing)"
-
-
-def _portrait():
-    import cv2
-    import numpy as np
-
-    path = FIXTURES / "portrait_astronaut.png"
-    if path.is_file():
-        return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), "portrait_astronaut.png"
-    size, c = 512, 256
-    img = np.full((size, size, 3), (120, 140, 170), np.uint8)
-    cv2.ellipse(img, (c, c), (102, 138), 0, 0, 360, (225, 180, 150), -1)
-    for dx in (-1, 1):
-        ex, ey = c + dx * 43, c - 26
-        cv2.ellipse(img, (ex, ey - 23), (26, 6), 0, 0, 360, (90, 60, 40), -1)
-        cv2.ellipse(img, (ex, ey), (20, 10), 0, 0, 360, (250, 250, 250), -1)
-        cv2.circle(img, (ex, ey), 9, (50, 30, 20), -1)
-    cv2.ellipse(img, (c, c + 31), (13, 20), 0, 0, 360, (200, 150, 125), -1)
-    cv2.ellipse(img, (c, c + 72), (36, 9), 0, 0, 360, (170, 80, 80), -1)
-    return cv2.GaussianBlur(img, (0, 0), 2), "drawn cartoon face (fixtures missing)"
 
 
 def child(seconds: float) -> dict:
@@ -92,8 +46,8 @@ def child(seconds: float) -> dict:
     sys.path.insert(0, str(CUSTOM_NODES))
     from myspinbot.animate import animate_portrait
 
-    image, image_src = _portrait()
-    audio, audio_src = _speech(seconds)
+    image, image_src = portrait()
+    audio, audio_src = speech(seconds)
     gc.collect()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.mp4"
@@ -121,6 +75,7 @@ def child(seconds: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="end with a BENCH_ROWS line for run_all.py")
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child)))
@@ -138,6 +93,8 @@ def main() -> int:
             f"mp4 {res['mp4_mb']:.1f} MiB"
         )
     print(f"inputs: {results[0]['image']}; {results[0]['audio']}")
+    if args.json:
+        emit([growth_row("Memory: lite animator render+encode", results[0], results[1], "10 s", "120 s", MAX_RATIO)])
     return growth_verdict(results[0], results[1], "10s", "120s", MAX_RATIO)
 
 

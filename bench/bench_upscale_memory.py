@@ -25,8 +25,9 @@ cross-check for spikes shorter than the sampling period; the larger reading is c
 With ``--arch esrgan`` use frames of 160 px or more (``--size 160``): at 64x64 the per-frame
 working set is so small that a one-off allocator spike of a few MiB dominates the ratio.
 
-Usage: ``python bench/bench_upscale_memory.py [--arch compact|esrgan] [--size PX]`` - prints both growths
-and the ratio (60 s / 10 s); PASS when the ratio is below 1.25, else FAIL with exit code 1.
+Usage: ``python bench/bench_upscale_memory.py [--arch compact|esrgan] [--size PX] [--seconds 10 60]
+[--limit 1.25] [--json]`` - prints both growths and the ratio (long / short); PASS when the ratio
+is below the limit, else FAIL with exit code 1.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _memory import PeakSampler, growth_verdict, rss_bytes, run_child
+from _memory import PeakSampler, growth_row, growth_verdict, rss_bytes, run_child
+from _report import emit
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_NODES = REPO / "custom_nodes"
@@ -120,7 +122,7 @@ def _engine_runner(model_file: Path, scratch: Path):
     import torch
     from spandrel import ModelLoader
 
-    from myspinbot.video.upscale import map_video_frames
+    from myspinbot.video.frame_map import map_video_frames
 
     model = ModelLoader().load_from_file(str(model_file)).eval()
 
@@ -176,6 +178,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", choices=("compact", "esrgan"), default="compact", help="tiny random model to use")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="frame width and height in px")
+    parser.add_argument("--seconds", type=float, nargs=2, default=DURATIONS_S, metavar=("SHORT", "LONG"),
+                        help="the two clip lengths compared (default 10 60)")
+    parser.add_argument("--limit", type=float, default=MAX_RATIO, help="largest passing growth ratio LONG/SHORT")
+    parser.add_argument("--json", action="store_true", help="end with a BENCH_ROWS line for run_all.py")
     parser.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -185,7 +191,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # Inputs are written here, in the parent, so their encoding leaves nothing in the children.
         warmup = make_clip(Path(tmp) / "warmup.mp4", WARMUP_S, args.size)
-        for seconds in DURATIONS_S:
+        for seconds in args.seconds:
             clip = make_clip(Path(tmp) / f"clip_{seconds:g}s.mp4", seconds, args.size)
             res = run_child([sys.executable, __file__, "--arch", args.arch, "--size", str(args.size), "--child", str(clip), str(warmup)],
                             f"{seconds:g} s")
@@ -199,7 +205,11 @@ def main() -> int:
                 f"mp4 {res['mp4_mb']:.2f} MiB"
             )
     print(f"model: tiny random {args.arch} x2; input {args.size}x{args.size} @ {FPS:g} fps; path: {results[0]['path']}")
-    return growth_verdict(results[0], results[1], "10s", "60s", MAX_RATIO)
+    short, long = (f"{x:g} s" for x in args.seconds)
+    if args.json:
+        emit([growth_row(f"Memory: Upscale Video ({args.arch} x2, {args.size}²)", results[0], results[1], short, long,
+                         args.limit)])
+    return growth_verdict(results[0], results[1], short, long, args.limit)
 
 
 if __name__ == "__main__":

@@ -37,5 +37,6 @@ def test_engine_imports_no_comfyui(engine):
                 assert top not in PACK_ADAPTERS, f"{source.relative_to(PACKAGE)} imports the adapter package {name}"
 
 
-def test_video_upscale_loop_needs_no_torch():
-    assert all(name.split(".")[0] != "torch" for _, name in imported_names(PACKAGE / "video" / "upscale.py"))
+def test_video_frame_map_needs_no_torch():
+    for module in ("frame_map.py", "remux.py"):
+        assert all(name.split(".")[0] != "torch" for _, name in imported_names(PACKAGE / "video" / module))

@@ -5,7 +5,7 @@ Upscaling follows core's ``ImageUpscaleWithModel``: ``comfy.utils.tiled_scale`` 
 overlapping tiles, the model loaded through ``comfy.model_management``, and on out-of-memory
 the tile is halved (down to 128) and the frame retried; the smaller tile is kept for the
 frames that follow. The video path decodes, upscales and encodes one frame at a time
-(``video.upscale.map_video_frames``), so memory stays flat in clip length; the audio is
+(``video.frame_map.map_video_frames``), so memory stays flat in clip length; the audio is
 carried over untouched (packets remuxed).
 
 An optional face restoration pass (``restore.FaceRestorer``) cuts the main face from each
@@ -21,22 +21,18 @@ import uuid
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import comfy.model_management as model_management
-import comfy.utils
 import folder_paths
 from comfy_api.latest import InputImpl, io
 
 from ..errors import InvalidInputError
 from ..restore import FaceRestorer, check_face_model, face_restore_fn
-from ..video.upscale import encode_frames, map_video_frames
+from ..video.frame_map import encode_frames, map_video_frames
 from ._progress import progress_callback
+from ._tiled_upscale import TiledUpscaler
 
 log = logging.getLogger("myspinbot")
-
-MIN_TILE = 128  # halving stops here, as in core's ImageUpscaleWithModel
-_MEMORY_PER_PIXEL = 384.0  # core's rough activation-memory factor for upscale models
 
 
 def _temp_mp4(prefix: str) -> str:
@@ -45,76 +41,11 @@ def _temp_mp4(prefix: str) -> str:
     return os.path.join(out_dir, f"{prefix}_{uuid.uuid4().hex}.mp4")
 
 
-class TiledUpscaler:
-    """Upscales ``[1, 3, H, W]`` float frames with a spandrel model, tiled, OOM-tolerant.
-
-    ``tile`` shrinks (halves) on out-of-memory and stays shrunk for later frames;
-    ``halvings`` records each change as ``(old_tile, new_tile)``.
-    """
-
-    def __init__(self, model, tile: int, overlap: int, output_scale: float, also_load: tuple = ()):
-        self.model = model
-        self.also_load = tuple(also_load)  # other patchers loaded with it (the face restoration model)
-        self.scale = float(model.scale)
-        self.tile = int(tile)
-        self.overlap = int(overlap)
-        self.output_scale = float(output_scale)
-        self.device = getattr(getattr(model, "patcher", None), "load_device", None) or model.device
-        self.output_device = model_management.intermediate_device()
-        self.halvings: list[tuple[int, int]] = []
-        self._loaded = False
-
-    def out_size(self, height: int, width: int) -> tuple[int, int]:
-        """Output ``(height, width)`` for an input frame of ``height`` x ``width``."""
-        s = self.output_scale if self.output_scale > 0 else self.scale
-        return max(1, int(round(height * s))), max(1, int(round(width * s)))
-
-    def _load(self, x: torch.Tensor) -> None:
-        if self._loaded:
-            return
-        patcher = getattr(self.model, "patcher", None)
-        if patcher is not None:
-            memory = (self.tile * self.tile * 3) * 4 * max(self.scale, 1.0) * _MEMORY_PER_PIXEL
-            memory += x.nelement() * 4
-            model_management.load_models_gpu([patcher, *self.also_load], memory_required=memory, force_full_load=True)
-        self._loaded = True
-
-    def _run_model(self, tile: torch.Tensor) -> torch.Tensor:
-        model_management.throw_exception_if_processing_interrupted()
-        return self.model(tile.float())
-
-    def __call__(self, x: torch.Tensor, index: int = 0) -> torch.Tensor:
-        """``x``: float ``[1, 3, H, W]`` in 0..1. Returns float ``[1, 3, H', W']`` in 0..1 on
-        ComfyUI's intermediate device (``H', W'`` from :meth:`out_size`)."""
-        self._load(x)
-        x = x.to(self.device)
-        while True:
-            overlap = min(self.overlap, self.tile // 2)
-            try:
-                out = comfy.utils.tiled_scale(
-                    x, self._run_model, tile_x=self.tile, tile_y=self.tile, overlap=overlap,
-                    upscale_amount=self.scale, output_device=self.output_device,
-                )
-                break
-            except Exception as e:  # noqa: BLE001 - only OOM is handled, the rest re-raised
-                model_management.raise_non_oom(e)
-                smaller = self.tile // 2
-                if smaller < MIN_TILE:
-                    raise
-                log.warning("myspinbot upscale: out of memory with tile %d on frame %d; retrying with tile %d",
-                            self.tile, index, smaller)
-                self.halvings.append((self.tile, smaller))
-                self.tile = smaller
-            model_management.soft_empty_cache()  # after the except block: the failed tile's tensors are freed
-        height, width = self.out_size(x.shape[2], x.shape[3])
-        if (out.shape[2], out.shape[3]) != (height, width):
-            out = F.interpolate(out, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-        return out.clamp(0.0, 1.0)
-
-
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """float ``[H, W, 3]`` 0..1 tensor -> uint8 numpy array (on the CPU)."""
-    return image.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+    """float ``[H, W, 3]`` 0..1 tensor (any strides, any device) -> C-contiguous uint8 numpy
+    array on the CPU (the conversion and the transposition of a channels-first view are one copy)."""
+    out = torch.empty(tuple(image.shape), dtype=torch.uint8)
+    return out.copy_(image.mul(255.0).add_(0.5).clamp_(0, 255)).numpy()
 
 
 def _to_float(image: np.ndarray) -> torch.Tensor:
@@ -259,7 +190,8 @@ class UpscaleVideo(io.ComfyNode):
         counter = [0]
 
         def frame_fn(frame: np.ndarray) -> np.ndarray:
-            x = torch.from_numpy(frame).movedim(-1, 0).unsqueeze(0).float().div_(255.0)
+            # [1, H, W, 3] first, then movedim: canonical channels-last strides, as core's batches
+            x = torch.from_numpy(frame).unsqueeze(0).movedim(-1, 1).float().div_(255.0)
             y = upscaler(x, counter[0])[0].movedim(0, -1)
             counter[0] += 1
             out = _to_uint8(y)

@@ -1,4 +1,4 @@
-"""Tier 1: the streaming frame-map engine (``video.upscale``) with plain numpy callables, no ComfyUI."""
+"""Tier 1: the streaming frame-map engine (``video.frame_map``, ``video.remux``) with plain numpy callables, no ComfyUI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from myspinbot.errors import InvalidInputError
 from myspinbot.video import Mp4Writer, iter_video_frames, probe_media
-from myspinbot.video.upscale import encode_frames, map_video_frames, nearest_scale
+from myspinbot.video.frame_map import encode_frames, map_video_frames, nearest_scale
 
 W, H, FPS, N, RATE = 40, 30, 25.0, 20, 44100
 

@@ -6,10 +6,9 @@ Two passes, both streaming (memory does not grow with clip length):
 
 1. Decode the first video stream frame by frame, map each frame, encode it to a video-only
    H.264 MP4 beside the destination (a hidden temporary file).
-2. Mux that video with the source's first audio stream into the destination: the audio
-   *packets* are copied as they are (no decode, no re-encode) when MP4 can hold the codec,
-   otherwise the audio is decoded and re-encoded to AAC. Packets of the two streams are
-   merged in time order, one pending packet per stream.
+2. Mux that video with the source's first audio stream into the destination
+   (:mod:`.remux`): the audio *packets* are copied as they are (no decode, no re-encode)
+   when MP4 can hold the codec, otherwise the audio is decoded and re-encoded to AAC.
 
 The destination appears only when everything succeeded (it is written under a temporary
 name and renamed); on any error, including one raised by the progress callback (e.g. a
@@ -21,26 +20,22 @@ Imports no ComfyUI module.
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import av
 import numpy as np
 
 from ..errors import InvalidInputError
+from .remux import (AUDIO_COPIED, AUDIO_NONE, AUDIO_REENCODED, Source, describe, finish_with_audio, open_input,
+                    temp_sibling, unlink_quietly)
 from .writer import Mp4Writer, fps_fraction
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
 ProgressFn = Callable[[int, int], None]
-Source = str | os.PathLike | BinaryIO
-
-AUDIO_NONE = "none"
-AUDIO_COPIED = "copied"
-AUDIO_REENCODED = "reencoded"
 
 
 @dataclass(frozen=True)
@@ -89,39 +84,6 @@ class MapResult:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-def _open_input(src: Source, what: str = "video"):
-    if isinstance(src, (str, os.PathLike)):
-        p = Path(src)
-        if not p.is_file():
-            raise InvalidInputError(f"{what} file not found: {p}")
-        target = str(p)
-    else:
-        if hasattr(src, "seek"):
-            src.seek(0)
-        target = src
-    try:
-        return av.open(target, mode="r")
-    except av.FFmpegError as exc:
-        raise InvalidInputError(f"not a readable {what} file: {_describe(src)} ({exc})") from exc
-
-
-def _describe(src: Source) -> str:
-    return str(src) if isinstance(src, (str, os.PathLike)) else f"<{type(src).__name__}>"
-
-
-def _temp_sibling(dst: Path, tag: str) -> Path:
-    return dst.with_name(f".{dst.stem}.{tag}-{uuid.uuid4().hex[:12]}.mp4")
-
-
-def _unlink(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
 
 def _stream_rate(stream) -> Fraction:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -193,150 +155,7 @@ class _FrameSink:
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.abort()
-        _unlink(self.path)
-
-
-# -- pass 2: mux video + audio ------------------------------------------------------------
-
-def _packets(container, stream, shift: int = 0) -> Iterator[av.Packet]:
-    """Demuxed packets of ``stream`` (flush packets dropped), timestamps moved by ``shift``."""
-    for packet in container.demux(stream):
-        if packet.size == 0 and packet.dts is None:
-            continue
-        if shift:
-            if packet.pts is not None:
-                packet.pts -= shift
-            if packet.dts is not None:
-                packet.dts -= shift
-        yield packet
-
-
-def _packet_time(packet: av.Packet, last: float) -> float:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    if ts is None or packet.time_base is None:
-        return last
-    return float(ts * packet.time_base)
-
-
-def _merge_mux(out, sources: list[tuple[Iterator[av.Packet], object]]) -> None:
-    """Mux packets from several per-stream iterators in time order (one pending each)."""
-    pending: list[list] = []  # [time, packet, iterator, out_stream]
-    for it, ostream in sources:
-        pk = next(it, None)
-        if pk is not None:
-            pending.append([_packet_time(pk, 0.0), pk, it, ostream])
-    while pending:
-        entry = min(pending, key=lambda e: e[0])
-        _, pk, it, ostream = entry
-        pk.stream = ostream
-        out.mux(pk)
-        nxt = next(it, None)
-        if nxt is None:
-            pending.remove(entry)
-        else:
-            entry[0] = _packet_time(nxt, entry[0])
-            entry[1] = nxt
-
-
-def _aac_packets(ain, astream, aout, start_s: float) -> Iterator[av.Packet]:
-    """Decode ``astream`` and encode to the AAC stream ``aout``; yields packets in order.
-
-    Frames keep their source timing, moved by ``-start_s`` seconds (the output video starts
-    at 0); PyAV's encoder resamples and re-chunks them to the encoder's frame size."""
-    for frame in ain.decode(astream):
-        if frame.time is not None:
-            rate = frame.sample_rate
-            frame.pts = int(round((frame.time - start_s) * rate))
-            frame.time_base = Fraction(1, rate)
-        yield from aout.encode(frame)
-    yield from aout.encode(None)
-
-
-def _can_copy(out, astream) -> bool:
-    name = astream.codec_context.name
-    try:
-        return name in out.supported_codecs
-    except Exception:  # noqa: BLE001 - older PyAV without supported_codecs: try and see
-        return True
-
-
-def _add_aac_stream(out, astream):
-    ctx = astream.codec_context
-    channels = ctx.layout.nb_channels if ctx.layout is not None else 2
-    layout = "mono" if channels == 1 else "stereo"
-    codec = av.Codec("aac", "w")
-    rates = codec.audio_rates or []
-    rate = int(ctx.sample_rate) if (not rates or int(ctx.sample_rate) in rates) else 48000
-    aout = out.add_stream("aac", rate=rate)
-    aout.codec_context.layout = layout
-    aout.codec_context.format = "fltp"
-    aout.codec_context.bit_rate = 96000 * (1 if channels == 1 else 2)
-    return aout
-
-
-def _mux_with_audio(video_only: Path, src: Source, dst_tmp: Path, video_start: float,
-                    mode: Literal["copy", "reencode"]) -> tuple[str, str | None]:
-    """Write ``dst_tmp`` from the video of ``video_only`` and the first audio of ``src``.
-
-    Returns ``(audio_mode, audio_codec)``; ``audio_mode`` is ``"none"`` when ``src`` has
-    no audio (then nothing is written and the caller uses ``video_only`` as is).
-    """
-    ain = _open_input(src)
-    try:
-        if not ain.streams.audio:
-            return AUDIO_NONE, None
-        astream = ain.streams.audio[0]
-        vin = av.open(str(video_only), mode="r")
-        try:
-            vstream = vin.streams.video[0]
-            out = av.open(str(dst_tmp), mode="w", format="mp4", container_options={"movflags": "+faststart"})
-            try:
-                vout = out.add_stream_from_template(vstream)
-                copied = mode == "copy" and _can_copy(out, astream)
-                if copied:
-                    try:
-                        aout = out.add_stream_from_template(astream)
-                    except ValueError:
-                        copied = False
-                if not copied:
-                    aout = _add_aac_stream(out, astream)
-                shift = 0
-                if copied and video_start and astream.time_base is not None:
-                    # The output video starts at 0; keep the audio in sync with it.
-                    shift = int(round(video_start / astream.time_base))
-                if copied:
-                    apackets = _packets(ain, astream, shift)
-                else:
-                    apackets = _aac_packets(ain, astream, aout, video_start)
-                _merge_mux(out, [(_packets(vin, vstream), vout), (apackets, aout)])
-                codec_name = aout.codec_context.name
-                out.close()
-                out = None
-            finally:
-                if out is not None:
-                    try:
-                        out.close()
-                    except Exception:  # noqa: BLE001 - already failing; the caller removes the file
-                        pass
-        finally:
-            vin.close()
-        return (AUDIO_COPIED if copied else AUDIO_REENCODED), codec_name
-    finally:
-        ain.close()
-
-
-def _finish(video_only: Path, src: Source, dst: Path, video_start: float,
-            audio: Literal["copy", "reencode"]) -> tuple[str, str | None]:
-    dst_tmp = _temp_sibling(dst, "mux")
-    try:
-        mode, codec = _mux_with_audio(video_only, src, dst_tmp, video_start, audio)
-        if mode == AUDIO_NONE:
-            os.replace(video_only, dst)
-        else:
-            os.replace(dst_tmp, dst)
-        return mode, codec
-    finally:
-        _unlink(dst_tmp)
+        unlink_quietly(self.path)
 
 
 # -- public API ---------------------------------------------------------------------------
@@ -382,13 +201,13 @@ def map_video_frames(
         raise InvalidInputError(f"audio must be 'copy' or 'reencode', got {audio!r}")
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    container = _open_input(src)
-    video_tmp = _temp_sibling(dst, "video")
+    container = open_input(src)
+    video_tmp = temp_sibling(dst, "video")
     sink: _FrameSink | None = None
     try:
         with container:
             if not container.streams.video:
-                raise InvalidInputError(f"no video stream in {_describe(src)}")
+                raise InvalidInputError(f"no video stream in {describe(src)}")
             vstream = container.streams.video[0]
             vstream.thread_type = "AUTO"
             rate = _stream_rate(vstream)
@@ -407,11 +226,11 @@ def map_video_frames(
                     total = max(total, sink.count)
                     on_progress(sink.count, total)
         if sink.count == 0:
-            raise InvalidInputError(f"no decodable video frames in {_describe(src)}")
+            raise InvalidInputError(f"no decodable video frames in {describe(src)}")
         if on_progress is not None and total != sink.count:
             on_progress(sink.count, sink.count)
         sink.close()
-        mode, codec = _finish(video_tmp, src, dst, video_start or 0.0, audio)
+        mode, codec = finish_with_audio(video_tmp, src, dst, video_start or 0.0, audio)
         return MapResult(
             path=dst, frame_count=sink.count, fps=rate, in_size=in_size, mapped_size=sink.mapped_size,
             out_size=sink.out_size, audio=mode, audio_codec=codec,
@@ -421,7 +240,7 @@ def map_video_frames(
             sink.abort()
         raise
     finally:
-        _unlink(video_tmp)
+        unlink_quietly(video_tmp)
 
 
 def encode_frames(
@@ -443,7 +262,7 @@ def encode_frames(
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     rate = fps_fraction(fps)
-    tmp = _temp_sibling(dst, "frames")
+    tmp = temp_sibling(dst, "frames")
     sink = _FrameSink(tmp, rate, crf, preset)
     try:
         for frame in frames:
@@ -458,7 +277,7 @@ def encode_frames(
         sink.abort()
         raise
     finally:
-        _unlink(tmp)
+        unlink_quietly(tmp)
     return MapResult(path=dst, frame_count=sink.count, fps=rate, in_size=None, mapped_size=sink.mapped_size,
                      out_size=sink.out_size, audio=AUDIO_NONE, audio_codec=None)
 
