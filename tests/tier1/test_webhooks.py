@@ -26,7 +26,8 @@ from myspinbot.server.routes import add_routes
 from myspinbot.server.settings import Settings
 from myspinbot.server.store import JobStore
 from myspinbot.server.webhooks import (DEFAULT_RETRY_FOR_S, WebhookService, WebhookSpec, WebhookStore, parse_webhook,
-                                       sign, verify, webhook_secret)
+                                       sign, webhook_secret)
+from webhook_receiver import verify
 from test_auth import AUTH, TOKEN, guarded_api
 
 LOOPBACK_OK = Settings(webhook_allow=("127.0.0.1",))  # the test receivers listen on 127.0.0.1
@@ -428,3 +429,22 @@ async def test_expiring_a_job_prunes_its_finished_deliveries(stack, host, servic
     assert json.loads(receiver.requests[-1][1])["data"]["status"] == "expired"
     deliveries = webhooks.store.deliveries(job["id"])
     assert [d.event for d in deliveries] == ["job.status"] and len(webhooks.store.attempts(job["id"])) <= 1
+
+
+def test_signatures_verify_with_the_standardwebhooks_package():
+    """An independent implementation of Standard Webhooks accepts what we sign and refuses what ours refuses."""
+    import time as _time
+
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    secret = webhook_secret(TOKEN)
+    body = b'{"type":"job.completed","data":{"id":"x"}}'
+    now = int(_time.time())
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": sign(secret, "msg_1", now, body)}
+    reference = Webhook(secret)
+    assert reference.verify(body, headers) is not None and verify(secret, headers, body)
+    for tampered_body, tampered in ((body + b" ", headers), (body, {**headers, "webhook-id": "msg_2"}),
+                                    (body, {**headers, "webhook-signature": "v1,AAAA"})):
+        with pytest.raises(WebhookVerificationError):
+            reference.verify(tampered_body, tampered)
+        assert not verify(secret, tampered, tampered_body)

@@ -23,7 +23,7 @@ Webhooks never reach loopback, private, link-local or reserved addresses unless 
 most ``webhook_per_host`` deliveries to one host:port are in flight, so a slow receiver keeps
 only its own slots busy (``webhook_concurrency`` in all).
 
-The parts live in ``webhook_signing`` (secret, sign, verify), ``webhook_request`` (the request
+The parts live in ``webhook_signing`` (secret, sign), ``webhook_request`` (the request
 field), ``webhook_store`` (SQLite), ``webhook_policy`` (addresses), ``webhook_client`` (the
 POST) and ``webhook_routes`` (the secret's route); the first five's public names are importable
 from here too.
@@ -53,7 +53,7 @@ from .webhook_client import (ADDRESS_REFUSED, CONNECT_FAILED, TIMEOUT, USER_AGEN
 from .webhook_policy import AddressPolicy, AddressRefused, GuardedResolver  # noqa: F401
 from .webhook_request import (COMPLETED_STATUSES, EVENTS, JOB_COMPLETED, JOB_STATUS, MAX_URL_CHARS,  # noqa: F401
                               WebhookSpec, parse_webhook, webhook_from_request, with_webhook)
-from .webhook_signing import SECRET_PREFIX, TIMESTAMP_TOLERANCE_S, sign, verify, webhook_secret  # noqa: F401
+from .webhook_signing import SECRET_PREFIX, TIMESTAMP_TOLERANCE_S, sign, webhook_secret  # noqa: F401
 from .webhook_store import (DELIVERED, FAILED_FOR_GOOD, OUTCOME_ABANDONED, OUTCOME_DELIVERED,  # noqa: F401
                             OUTCOME_RETRY, PENDING, Attempt, Delivery, WebhookStore)
 
