@@ -58,14 +58,26 @@ def run_child(argv: list[str], label: str) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+#: Peak growths this close (MiB) count as flat whatever their ratio: at that scale the readings
+#: are allocator and codec-buffer noise (e.g. 4.6 vs 5.7 MiB for a 64² upscale, a ratio of 1.23).
+NOISE_MIB = 8.0
+
+
+def flat(short_mib: float, long_mib: float, limit: float) -> bool:
+    """Is a peak growth of ``long_mib`` (long clip) flat against ``short_mib`` (short clip)?
+    Yes when the ratio is at most ``limit`` or the two are within :data:`NOISE_MIB`."""
+    return long_mib / max(short_mib, 1e-6) <= limit or long_mib - short_mib <= NOISE_MIB
+
+
 def growth_verdict(short: dict, long: dict, short_label: str, long_label: str, limit: float) -> int:
     """Compare the peak growth of two runs (the larger of the sampled and the kernel peak of each),
     print the ratio against ``limit`` and return the exit code (0 PASS, 1 FAIL)."""
     a, b = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in (short, long))
     ratio = b / max(a, 1e-6)
-    verdict = "PASS" if ratio < limit else "FAIL"
+    verdict = "PASS" if flat(a, b, limit) else "FAIL"
     print(f"peak growth {short_label}: {a:.1f} MiB, {long_label}: {b:.1f} MiB, "
-          f"ratio {long_label}/{short_label} = {ratio:.3f} (limit {limit}) -> {verdict}")
+          f"ratio {long_label}/{short_label} = {ratio:.3f} (limit {limit}, or at most {NOISE_MIB:g} MiB apart) "
+          f"-> {verdict}")
     return 0 if verdict == "PASS" else 1
 
 
@@ -76,4 +88,5 @@ def growth_row(stage: str, short: dict, long: dict, short_label: str, long_label
     a, b = (max(r["peak_growth_mb"], r["maxrss_growth_mb"]) for r in (short, long))
     ratio = b / max(a, 1e-6)
     return row(f"{stage}: peak RSS growth {long_label} / {short_label}", f"{b:.1f} MiB ({long_label})",
-               f"{a:.1f} MiB ({short_label})", ratio, f"<= {limit}", ok=ratio <= limit)
+               f"{a:.1f} MiB ({short_label})", ratio, f"<= {limit} (or <= {NOISE_MIB:g} MiB apart)",
+               ok=flat(a, b, limit))

@@ -103,9 +103,16 @@ def main(argv=None) -> int:
     print(f"growth ratio {long:.0f} s / {short:.0f} s = {ratio:.3f} (total peak ratio {total_ratio:.3f}); "
           f"threshold {a.limit}")
     ok = 1 / a.limit < ratio < a.limit
+    plateau = jobs[long]["window_rss"][1:]  # RSS after windows 2..n of the long run
+    if plateau:
+        print(f"RSS after windows 2-{len(plateau) + 1} of the {long:g} s run: {min(plateau) / MiB:.0f}-"
+              f"{max(plateau) / MiB:.0f} MiB (first half max {max(plateau[:len(plateau) // 2 or 1]) / MiB:.0f}, "
+              f"second half max {max(plateau[len(plateau) // 2:]) / MiB:.0f})")
     if a.json:
+        note = (f"RSS after windows 2-{len(plateau) + 1} of the {long:g} s run: {min(plateau) / MiB:.0f}-"
+                f"{max(plateau) / MiB:.0f} MiB" if plateau else "")
         emit([row(f"{stage}: peak RSS growth {long:g} s / {short:g} s", f"{growth[long] / MiB:.1f} MiB ({long:g} s)",
-                  f"{growth[short] / MiB:.1f} MiB ({short:g} s)", ratio, f"<= {a.limit}", ok=ok)])
+                  f"{growth[short] / MiB:.1f} MiB ({short:g} s)", ratio, f"<= {a.limit}", ok=ok, note=note)])
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

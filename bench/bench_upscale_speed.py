@@ -15,6 +15,13 @@ tone, written beforehand. Both paths are warmed up once on a 2-frame clip, then 
 ``--reps`` times, alternating which goes first; the ratio is the median over reps of
 (our fps / core fps) from back-to-back pairs, so load from other processes hits both alike.
 
+Also printed: main-thread CPU seconds and minor page faults per frame of both paths. The
+faults (glibc handing the model's large activations back to the kernel and faulting them in
+again, 10-70 thousand per frame at 192² x4) cost 5-20 % of a frame, vary with the heap's state
+from run to run and are most of the noise between pairs; ``MALLOC_TRIM_THRESHOLD_`` /
+``MALLOC_MMAP_THRESHOLD_`` (or ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``) set when the process
+starts remove them for both paths.
+
 Also printed (the root cause of #15's slowdown): the model forward alone on one frame in the
 three layouts a frame can reach the model in - core's (NHWC batch + movedim: channels-last,
 canonical strides), the node's before the fix (``from_numpy(hwc).movedim(-1, 0)[None]``:
@@ -32,6 +39,7 @@ Without ``COMFYUI_DIR`` prints a skipped row and exits 0.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -169,15 +177,19 @@ def main(argv=None) -> int:
             fn(warm)
         fps: dict[str, list[float]] = {"ours": [], "core": []}
         cpu: dict[str, list[float]] = {"ours": [], "core": []}  # main-thread CPU s per frame
+        faults: dict[str, list[float]] = {"ours": [], "core": []}  # main-thread minor page faults per frame
         for r in range(a.reps):
             for name in (("ours", "core") if r % 2 == 0 else ("core", "ours")):
                 t0, c0 = time.perf_counter(), time.thread_time()
+                f0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
                 run[name](clip)
                 fps[name].append(a.frames / (time.perf_counter() - t0))
                 cpu[name].append((time.thread_time() - c0) / a.frames)
+                faults[name].append((resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0) / a.frames)
             print(f"rep {r + 1}: ours {fps['ours'][-1]:.3f} fps, core {fps['core'][-1]:.3f} fps, "
                   f"ratio {fps['ours'][-1] / fps['core'][-1]:.3f}; main-thread CPU s/frame ours "
-                  f"{cpu['ours'][-1]:.3f}, core {cpu['core'][-1]:.3f}", flush=True)
+                  f"{cpu['ours'][-1]:.3f}, core {cpu['core'][-1]:.3f}; minor page faults/frame ours "
+                  f"{faults['ours'][-1]:.0f}, core {faults['core'][-1]:.0f}", flush=True)
         lay = layouts(model, a.size, a.reps)
     ratio = median([o / c for o, c in zip(fps["ours"], fps["core"])])
     cpu_ratio = median(cpu["core"]) / median(cpu["ours"])
@@ -192,7 +204,8 @@ def main(argv=None) -> int:
         emit([
             row(stage, f"{median(fps['ours']):.3f} fps", f"{median(fps['core']):.3f} fps (core nodes)", ratio,
                 f">= {TARGET}", ok=ok,
-                note=f"main-thread CPU s/frame: ours {median(cpu['ours']):.3f}, core {median(cpu['core']):.3f}"),
+                note=f"main-thread CPU s/frame: ours {median(cpu['ours']):.3f}, core {median(cpu['core']):.3f}; "
+                     f"page faults/frame: ours {median(faults['ours']):.0f}, core {median(faults['core']):.0f}"),
             row("  ESRGAN forward, frame layout before the #15 fix", f"{lay['before fix (batch stride 3)']:.3f} s/frame",
                 f"{base:.3f} s/frame (core's layout)", base / lay["before fix (batch stride 3)"], "(diagnostic)"),
         ])

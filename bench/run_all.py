@@ -33,7 +33,7 @@ BENCH = Path(__file__).resolve().parent
 #: (script, extra arguments, time limit in seconds). Speed first, then memory.
 JOBS: list[tuple[str, list[str], int]] = [
     ("bench_animate_speed.py", [], 120),
-    ("bench_upscale_speed.py", ["--frames", "6", "--reps", "4"], 300),
+    ("bench_upscale_speed.py", ["--frames", "4", "--reps", "6"], 300),
     ("bench_f5_speed.py", [], 180),
     ("bench_infinitetalk_speed.py", [], 240),
     ("bench_wav2lip.py", [], 180),

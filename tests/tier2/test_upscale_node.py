@@ -208,6 +208,11 @@ def test_images_match_core_image_upscale_with_model(models):
     _, ours = _run(model, images=images)
     assert ours.shape == core.shape == (1, 1120, 80, 3)
     assert torch.allclose(ours, core, atol=1e-6)
+    small = _images(2, 40, 56)  # fits one tile: the node calls the model directly, as tiled_scale does
+    core = ImageUpscaleWithModel.execute(model, small).result[0]
+    _, ours = _run(model, images=small)
+    assert ours.shape == core.shape == (2, 80, 112, 3)
+    assert torch.allclose(ours, core, atol=1e-6)
 
 
 def test_the_model_gets_core_channels_last_layout(models, clip):

@@ -84,10 +84,14 @@ class TiledUpscaler:
         while True:
             overlap = min(self.overlap, self.tile // 2)
             try:
-                out = comfy.utils.tiled_scale(
-                    x, self._run_model, tile_x=self.tile, tile_y=self.tile, overlap=overlap,
-                    upscale_amount=self.scale, output_device=self.output_device,
-                )
+                if x.shape[2] <= self.tile and x.shape[3] <= self.tile:
+                    # what tiled_scale does for a frame that fits one tile, minus its output copy
+                    out = self._run_model(x).to(self.output_device)
+                else:
+                    out = comfy.utils.tiled_scale(
+                        x, self._run_model, tile_x=self.tile, tile_y=self.tile, overlap=overlap,
+                        upscale_amount=self.scale, output_device=self.output_device,
+                    )
                 break
             except Exception as e:  # noqa: BLE001 - only OOM is handled, the rest re-raised
                 model_management.raise_non_oom(e)
@@ -102,4 +106,4 @@ class TiledUpscaler:
         height, width = self.out_size(x.shape[2], x.shape[3])
         if (out.shape[2], out.shape[3]) != (height, width):
             out = F.interpolate(out, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-        return out.clamp(0.0, 1.0)
+        return out.clamp_(0.0, 1.0)  # in place: ``out`` is this call's own tensor
