@@ -147,7 +147,7 @@ async def test_install_observes_removals_and_runs_the_check_periodically(aiohttp
     service, reconciler = api.service, api.reconciler  # what compose installed (recovery.install)
     reconciler.interval_s, reconciler.grace_s = 0.02, 0.0
     client = await aiohttp_client(api.app)  # on_startup: resume, then the periodic check starts
-    assert reconciler._task is not None
+    assert reconciler._periodic.running
     _, queued = await fill(client, host, fixtures_dir)
     host.delete(queued[0])
     host.pending.remove(queued[1])
@@ -159,7 +159,7 @@ async def test_install_observes_removals_and_runs_the_check_periodically(aiohttp
     assert service.get(queued[1]).message == NOT_HELD_MESSAGE
     assert service.get(queued[2]).status == "queued"
     await client.close()
-    assert reconciler._task is None
+    assert not reconciler._periodic.running
 
 
 async def test_a_failing_check_does_not_stop_the_loop(host, service, monkeypatch):

@@ -161,11 +161,11 @@ async def test_install_requeues_when_the_app_starts(aiohttp_client, client, host
     host2 = api2.service.host
     assert api2.recovered.requeue == [job["id"]] and host2.prompts == {}
     client2 = await aiohttp_client(api2.app)  # starting the app runs on_startup
-    assert host2.pending == [job["id"]] and api2.retention._task is not None
+    assert host2.pending == [job["id"]] and api2.retention._periodic.running
     body = await (await client2.get(f"/myspinbot/jobs/{job['id']}")).json()
     assert body["status"] == "queued" and body["queue_position"] == 1
     await client2.close()
-    assert api2.retention._task is None
+    assert not api2.retention._periodic.running
 
 
 # --- retention -----------------------------------------------------------------------------

@@ -20,13 +20,12 @@ metrics). Jobs in other statuses are never touched.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from .model import QUEUED
+from .periodic import Periodic
 
 if TYPE_CHECKING:
     from .jobs import JobService
@@ -45,7 +44,8 @@ class QueueReconciler:
         self._passes = 0
         self._missing: dict[str, tuple[int, float]] = {}
         """Queued jobs found without a prompt in ComfyUI: the pass and (monotonic) time first found so."""
-        self._task: asyncio.Task | None = None
+        self._periodic = Periodic("myspinbot-reconcile", self.check, lambda: self.interval_s, first_now=False,
+                                  failure="reconciling queued jobs with ComfyUI's queue failed")
 
     def observe(self) -> None:
         """Cancel the jobs whose prompts the host reports removed from its queue, from now on."""
@@ -87,20 +87,7 @@ class QueueReconciler:
     # --- the periodic task ---------------------------------------------------------------
     def start(self) -> None:
         """Check every ``interval_s`` on the running loop (the first check one interval from now)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="myspinbot-reconcile")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                self.check()
-            except Exception:  # a failed check is retried at the next interval
-                log.exception("myspinbot: reconciling queued jobs with ComfyUI's queue failed")
+        await self._periodic.stop()

@@ -13,13 +13,12 @@ The status change goes through ``JobService.lifecycle`` (``expire``), which save
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import shutil
 from typing import TYPE_CHECKING, Callable
 
 from .jobs.layout import job_folder
+from .periodic import Periodic
 from .model import CANCELED, FAILED, SUCCEEDED, Job
 from .settings import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_SWEEP_S, Settings
 
@@ -40,7 +39,8 @@ class Retention:
         self.days = days
         self.interval_s = interval_s
         self.clock = clock or service.clock
-        self._task: asyncio.Task | None = None
+        self._periodic = Periodic("myspinbot-retention", self.sweep, lambda: self.interval_s, first_now=True,
+                                  failure="job retention sweep failed")
 
     @classmethod
     def from_settings(cls, service: "JobService", settings: Settings) -> "Retention":
@@ -78,21 +78,8 @@ class Retention:
     # --- the periodic task ---------------------------------------------------------------
     def start(self) -> None:
         """Sweep now and then every ``interval_s`` on the running loop (no-op when retention is off)."""
-        if self.days is None or self._task is not None:
-            return
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="myspinbot-retention")
+        if self.days is not None:
+            self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self.sweep()
-            except Exception:  # a failed sweep is retried at the next interval
-                log.exception("myspinbot: job retention sweep failed")
-            await asyncio.sleep(self.interval_s)
+        await self._periodic.stop()
