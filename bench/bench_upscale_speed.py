@@ -15,12 +15,12 @@ tone, written beforehand. Both paths are warmed up once on a 2-frame clip, then 
 ``--reps`` times, alternating which goes first; the ratio is the median over reps of
 (our fps / core fps) from back-to-back pairs, so load from other processes hits both alike.
 
-Also printed: main-thread CPU seconds and minor page faults per frame of both paths. The
-faults (glibc handing the model's large activations back to the kernel and faulting them in
-again, 10-70 thousand per frame at 192² x4) cost 5-20 % of a frame, vary with the heap's state
-from run to run and are most of the noise between pairs; ``MALLOC_TRIM_THRESHOLD_`` /
-``MALLOC_MMAP_THRESHOLD_`` (or ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``) set when the process
-starts remove them for both paths.
+Also printed: main-thread CPU seconds and minor page faults per frame of both paths. With
+glibc's default thresholds the model's large activations are mmapped and trimmed every frame
+(15-70 thousand faults per frame at 192² x4, 5-20 % of a frame, varying with the heap's state);
+the node runs its frame loop on a steady heap (``nodes/_heap.py``: 1-7 thousand). Core's loop
+benefits partly too once the node has run in the same process (glibc's thresholds are left at
+the values its dynamic scheme settles on).
 
 Also printed (the root cause of #15's slowdown): the model forward alone on one frame in the
 three layouts a frame can reach the model in - core's (NHWC batch + movedim: channels-last,
