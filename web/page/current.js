@@ -87,6 +87,18 @@ export function renderCurrent(job) {
   } else {
     hideVideo();
   }
+  const quality = job.status === "succeeded" && output ? qualityText(output.quality) : "";
+  $("quality").textContent = quality;
+  $("quality").hidden = !quality;
+}
+
+/** The line under the video for an output's lip-sync `quality` ("" when there is none). */
+function qualityText(quality) {
+  if (!quality) return "";
+  if (quality.skipped) return `Lip sync not scored: ${quality.skipped.message || quality.skipped.code}`;
+  const offset = quality.av_offset_frames;
+  return `Lip sync (SyncNet): LSE-D ${quality.lse_d.toFixed(2)} (lower is better), ` +
+    `LSE-C ${quality.lse_c.toFixed(2)} (higher is better), offset ${offset > 0 ? "+" : ""}${offset} frames`;
 }
 
 // --- the video ----------------------------------------------------------------------------------

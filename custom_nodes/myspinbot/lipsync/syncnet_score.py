@@ -41,6 +41,13 @@ Progress = Callable[[int, int], None]
 QUALITY_UI_KEY = "myspinbot_quality"  # the score node's UI output: a list of SyncScore.quality_block()
 
 
+def skipped_quality_block(model: str | None, code: str, message: str) -> dict:
+    """The block the score node reports instead of :meth:`SyncScore.quality_block` when it was
+    told to skip a video it cannot score (no face, too short, model missing) rather than fail:
+    ``{"metric": "syncnet", "model", "skipped": {"code", "message"}}``."""
+    return {"metric": "syncnet", "model": model, "skipped": {"code": str(code), "message": str(message)}}
+
+
 @dataclass(frozen=True)
 class ScoreSettings:
     """Knobs of :func:`score_lipsync`.

@@ -1,5 +1,6 @@
 """The model manager behind the HTTP routes: model listing, background downloads with
-progress in memory, and the capabilities report (pipelines, models, engines, device).
+progress in memory, and the capabilities report (pipelines, models, engines, device, and
+whether job outputs get a lip-sync score).
 
 Downloads run the blocking ``fetch_model`` in a worker thread from an asyncio task; the
 progress callback writes plain numbers that request handlers read. Imports no ComfyUI
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import DownloadInProgressError, ModelConflictError, MySpinBotError
 from .fetch import fetch_model, model_dir, offline_error, offline_mode
+from .lipsync_score import lipsync_score_report
 from .locate import ModelLocator, sha256_file
 from .manifest import ModelEntry
 from .preflight import preflight
@@ -204,6 +206,7 @@ class ModelManager:
             "engines": dict(engines or {}),
             "models": models,
             "pipelines": preflight(pipeline_models or {}, self.locator, verify=verify),
+            "lipsync_score": lipsync_score_report(self.locator),
             "device": device_info(),
             "offline": offline_mode(),
         }

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from aiohttp import web
 
 from ..errors import ModelsMissingError
+from ..models.lipsync_score import lipsync_score_file
 from ..models.manager import ModelManager, probe_engines
 from ..models.preflight import require
 from .guard import Access, add_session_routes, setup_access
@@ -113,7 +114,10 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
                 raise api_error(err) from None
 
     store = JobStore(store_path(host.user_dir))
-    service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models)
+    # With the SyncNet model in models/syncnet, every job's video outputs get a lip-sync score.
+    score_model = (lambda: lipsync_score_file(models.manager.locator)) if models is not None else None
+    service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models,
+                         score_model=score_model)
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)

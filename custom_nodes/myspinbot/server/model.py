@@ -30,6 +30,10 @@ class Output:
     """Where object storage holds the file: ``kind`` (``s3``), ``uri``, ``presigned_url``, ``status``
     (``stored`` / ``pending``), ``warning``; None when the pipeline stores nothing. Public: never a
     credential nor a local path (the pending retry record stays in the store's ``output_uploads``)."""
+    quality: dict[str, Any] | None = None
+    """The lip-sync score of a video output (``jobs/quality.py``): ``av_offset_frames``, ``lse_d``,
+    ``lse_c`` (None, with ``skipped: {"code", "message"}``, when the video could not be scored);
+    None when no score node ran (the SyncNet model is not installed)."""
 
 
 @dataclass

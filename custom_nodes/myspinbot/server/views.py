@@ -36,11 +36,14 @@ def progress_view(job: Job) -> c.Progress:
 
 def output_fields(job: Job, output: Output, base: str) -> dict[str, Any]:
     """An output's fields; ``storage`` only when the pipeline stored it (uploaded or pending),
-    with only its public fields (never a credential nor a local path)."""
+    with only its public fields (never a credential nor a local path); ``quality`` only when
+    the video was scored (or skipped, with the reason)."""
     fields: dict[str, Any] = {"name": output.name, "type": output.type, "content_type": output.content_type,
                               "size_bytes": output.size_bytes, "url": f"{base}/jobs/{job.id}/outputs/{output.name}"}
     if output.storage:
         fields["storage"] = c.OutputStorage(**{k: output.storage.get(k) for k in STORAGE_FIELDS})
+    if output.quality:
+        fields["quality"] = c.OutputQuality(**output.quality)
     return fields
 
 

@@ -54,6 +54,29 @@ class OutputStorage(ContractModel):
     warning: Optional[str]
 
 
+class QualitySkipped(ContractModel):
+    """Why a video was not scored."""
+
+    code: str = Field(examples=["no_face_detected", "invalid_input"])
+    message: str
+
+
+class OutputQuality(ContractModel):
+    """The lip-sync score of a video output: SyncNet (Chung & Zisserman 2016) as Wav2Lip's paper
+    evaluates lip sync (LSE-D / LSE-C of joonson/syncnet_python's evaluation)."""
+
+    av_offset_frames: Optional[Annotated[int, Field(ge=-50, le=50)]] = Field(
+        description="Best audio-video offset in frames at 25 fps (0 = in sync; positive: the audio is ahead of the "
+                    "lips). Null when not scored.")
+    lse_d: Optional[float] = Field(description="LSE-D: mean SyncNet distance at that offset (lower is better). "
+                                               "Null when not scored.")
+    lse_c: Optional[float] = Field(description="LSE-C: confidence, median minus minimum of the mean distances over "
+                                               "offsets (higher is better). Null when not scored.")
+    skipped: SkipJsonSchema[None] | QualitySkipped = Field(
+        None, description="Present only when the video could not be scored (e.g. no face, under 0.24 s): why. "
+                          "The job still succeeds.")
+
+
 class Output(ContractModel):
     name: str
     type: str = Field(examples=["video"])
@@ -62,6 +85,9 @@ class Output(ContractModel):
     url: str
     storage: SkipJsonSchema[None] | OutputStorage = Field(
         None, description="Where object storage holds the file; absent when the pipeline stores nothing.")
+    quality: SkipJsonSchema[None] | OutputQuality = Field(
+        None, description="Lip-sync score of a 'video' output; absent when the SyncNet model is not installed "
+                          "(GET /capabilities, lipsync_score, says why) or the output is no video.")
 
 
 class JobError(ContractModel):

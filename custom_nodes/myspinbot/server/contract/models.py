@@ -173,10 +173,23 @@ class DeviceReport(ContractModel):
     memory: MemoryReport
 
 
+class LipSyncScoreReport(ContractModel):
+    """Whether every job's video output gets a lip-sync score (its 'quality' block): on while the
+    SyncNet model file is in ComfyUI's models/syncnet, checked at each submission."""
+
+    enabled: bool
+    model: str = Field(description="The manifest model the score uses (syncnet_v2).")
+    file: Optional[str] = Field(description="Its file in models/syncnet; null when disabled.")
+    reason: Optional[str] = Field(description="Why scores are off and how to turn them on; null when enabled.")
+    missing_files: list[str] = Field(description="Where the missing file(s) belong.")
+    fetch_command: Optional[str] = Field(description="The command that downloads the model.")
+
+
 class Capabilities(ContractModel):
     nodes: list[str]
     engines: dict[str, EngineReport]
     models: dict[str, ModelSummary]
     pipelines: dict[str, PipelineReadiness]
+    lipsync_score: LipSyncScoreReport
     device: DeviceReport
     offline: bool

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..model import Job, Output
 from .outputs_storage import public_storage, storage_block_for, storage_blocks
+from .quality import quality_for
 
 _CONTENT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mkv": "video/x-matroska", ".wav": "audio/wav",
                   ".flac": "audio/flac", ".mp3": "audio/mpeg", ".png": "image/png", ".jpg": "image/jpeg"}
@@ -26,13 +27,16 @@ def content_type_for(path: Path) -> str:
 
 
 def collect_outputs(output_dir: Path, history_outputs: dict[str, Any], output_nodes: dict[str, str],
-                    output_types: dict[str, str], pending: PendingSink | None = None) -> tuple[list[Output], list[str]]:
+                    output_types: dict[str, str], pending: PendingSink | None = None,
+                    score_nodes: dict[str, str] | None = None) -> tuple[list[Output], list[str]]:
     """The outputs a prompt wrote, and the names of those it did not.
 
     ``history_outputs``: ComfyUI's history ``outputs`` (node id → UI output); ``output_nodes``:
     output name → node id; ``output_types``: output name → type (``video``, ...). An output that
     a storage node (``MySpinBotSaveToMinIO``) uploaded carries its public ``storage`` block; the
-    retry record of a pending upload goes to ``pending``, never into the job's JSON."""
+    retry record of a pending upload goes to ``pending``, never into the job's JSON.
+    ``score_nodes``: output name → its lip-sync score node (``quality.add_score_nodes``); the
+    block that node left becomes the output's ``quality``."""
     outputs: list[Output] = []
     missing: list[str] = []
     root = Path(output_dir).resolve()
@@ -52,6 +56,7 @@ def collect_outputs(output_dir: Path, history_outputs: dict[str, Any], output_no
             record = block.get("pending_upload")
             if pending is not None and block.get("status") == "pending" and isinstance(record, dict):
                 pending(name, record)
+        output.quality = quality_for(history_outputs, (score_nodes or {}).get(name))
         outputs.append(output)
     return outputs, missing
 

@@ -31,6 +31,7 @@ from .idempotency import Idempotency
 from .lifecycle import JobLifecycle
 from .listing import DEFAULT_PAGE, list_page
 from .outputs_storage import upload_output
+from .quality import add_score_nodes
 from .tracking import JobTracker, Run
 
 log = logging.getLogger("myspinbot.jobs")
@@ -44,7 +45,9 @@ class JobService:
 
     ``pipelines``: name → ``Pipeline``; ``settings``: the pack's settings (defaults when None:
     the environment is read once, by ``plugin.attach``); ``clock``: Unix seconds;
-    ``require_models(names)``: raises ``ApiError`` 409 when a model a job needs is not on disk."""
+    ``require_models(names)``: raises ``ApiError`` 409 when a model a job needs is not on disk;
+    ``score_model()``: the SyncNet file to score every video output with (``quality.py``), None
+    while it is not installed."""
 
     retry_after_s: int = DEFAULT_RETRY_AFTER_S
     """``Retry-After`` of a 429 ``queue_full``, seconds."""
@@ -52,13 +55,15 @@ class JobService:
     """How often an idle event stream sends a comment line, seconds."""
 
     def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], settings: Settings | None = None,
-                 *, clock: Callable[[], float] = time.time, require_models: Callable[[list[str]], None] | None = None):
+                 *, clock: Callable[[], float] = time.time, require_models: Callable[[list[str]], None] | None = None,
+                 score_model: Callable[[], str | None] | None = None):
         self.host = host
         self.store = store
         self.pipelines = pipelines
         self.settings = settings if settings is not None else Settings()
         self.clock = clock
         self.require_models = require_models
+        self.score_model = score_model
         self.max_queued = self.settings.max_queued
         self.max_upload_bytes = self.settings.max_upload_bytes
         self.events = JobEvents()
@@ -106,6 +111,7 @@ class JobService:
         if needed and self.require_models is not None:
             self.require_models(needed)  # preflight: ApiError 409 models_missing before anything is queued
         built = pipeline.build(values, save_prefix=layout.save_prefix(job_id))
+        self.add_quality(pipeline, built.prompt, built.output_nodes)
         # No await between this check and the save: concurrent submissions cannot overshoot the limit.
         self.check_capacity()
         run = Run.for_prompt(pipeline, built.prompt, built.output_nodes)
@@ -123,6 +129,14 @@ class JobService:
             self.store.delete(job_id)
             raise
         return job
+
+    def add_quality(self, pipeline: Pipeline, prompt: dict[str, Any], output_nodes: dict[str, str]) -> dict[str, str]:
+        """With the SyncNet model installed, a lip-sync score node for each video output
+        (``quality.add_score_nodes``; ``prompt`` edited in place); returns output name → score node."""
+        model_file = self.score_model() if self.score_model is not None else None
+        if model_file is None:
+            return {}
+        return add_score_nodes(prompt, output_nodes, {o.name: o.type for o in pipeline.outputs}, model_file)
 
     async def resubmit(self, job: Job, record: PromptRecord) -> None:
         """Queue a job a restart cut short again, under its own id, with its stored prompt: back to

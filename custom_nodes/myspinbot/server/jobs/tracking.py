@@ -25,6 +25,7 @@ from ..progress import ProgressTracker
 from ..store import JobStore
 from .lifecycle import JobLifecycle
 from .outputs import collect_outputs
+from .quality import score_nodes
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -34,13 +35,15 @@ class Run:
     """What is tracked about a job's prompt while ComfyUI executes it.
 
     ``output_nodes``: output name → node id; ``output_types``: output name → type;
-    ``node_stages``: node id → the pipeline stage it belongs to; ``node_fraction``: node id →
+    ``score_nodes``: output name → its lip-sync score node (``quality.py``; none when the
+    SyncNet model was absent); ``node_stages``: node id → the pipeline stage it belongs to; ``node_fraction``: node id →
     how much of it is done (0..1); ``step``: the running node's ComfyUI progress (value, max)."""
 
     nodes: int
     output_nodes: dict[str, str]
     output_types: dict[str, str]
     node_stages: dict[str, Stage] = field(default_factory=dict)
+    score_nodes: dict[str, str] = field(default_factory=dict)
     node_fraction: dict[str, float] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     interrupted: bool = False
@@ -54,6 +57,7 @@ class Run:
         stages = dict(node_stages) if node_stages is not None else pipeline.node_stages(prompt)
         return cls(nodes=len(prompt), output_nodes=dict(output_nodes),
                    output_types={o.name: o.type for o in pipeline.outputs}, node_stages=stages,
+                   score_nodes=score_nodes(prompt),
                    tracker=ProgressTracker.for_prompt(pipeline.stages, stages))
 
 
@@ -161,7 +165,7 @@ class JobTracker:
             self.store.put_pending_upload(job.id, name, record)
 
         outputs, missing = collect_outputs(self.host.output_dir, history.get("outputs") or {}, run.output_nodes,
-                                           run.output_types, keep_pending)
+                                           run.output_types, keep_pending, run.score_nodes)
         if missing:
             self.lifecycle.fail(job, {"code": "output_missing",
                                       "message": f"the workflow finished without writing: {', '.join(missing)}",
