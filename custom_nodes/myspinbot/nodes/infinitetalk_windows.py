@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio
 
 import comfy.model_management
 
+from ..animate.chunked_resample import resample_mono
 from ..animate.long_audio import (AUDIO_CONTEXT_FRAMES, audio_span, color_stats, encoder_feature_count,
                                   encoder_sample_rate, frames_for_audio, match_color, plan_windows, slice_audio)
 from ..errors import InvalidInputError
@@ -97,7 +97,7 @@ def render(models: TalkModels, settings: WindowSettings, audio: dict, path: str)
     total = frames_for_audio(mono.shape[0], rate, settings.fps)
     windows = plan_windows(total, settings.window_length, settings.motion_frames)
     enc_rate = encoder_sample_rate(settings.fps)
-    speech = torchaudio.functional.resample(mono[None], rate, enc_rate)[0].numpy() if rate != enc_rate else mono.numpy()
+    speech = resample_mono(mono, rate, enc_rate)  # in pieces: whole-clip resampling needs 8x the audio
     log.info("myspinbot InfiniteTalk: %.2f s of audio -> %d frames at %d fps in %d windows", mono.shape[0] / rate,
              total, settings.fps, len(windows))
     last = _run_windows(windows, speech, mux_audio, rate, path, models, settings,
@@ -112,7 +112,7 @@ def mono_audio(audio: dict) -> tuple[torch.Tensor, np.ndarray, int]:
         raise InvalidInputError(f"audio must be a non-empty [batch, channels, samples] waveform, got {tuple(waveform.shape)}")
     rate = int(audio["sample_rate"])
     wave = waveform[0].detach().to("cpu", torch.float32)
-    mono = wave.mean(dim=0)
+    mono = wave[0] if wave.shape[0] == 1 else wave.mean(dim=0)
     mux = wave if wave.shape[0] <= 2 else mono[None]
     return mono, np.ascontiguousarray(mux.numpy()), rate
 
