@@ -14,10 +14,12 @@ jumps, and SVD's small ambient motion (hair, light, camera sway) reads naturally
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
+from . import common
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, has_text, require_voice_sample, seed, store_stage)
@@ -36,9 +38,9 @@ DEFAULT_FILES = {"checkpoint": "v1-5-pruned-emaonly-fp16.safetensors", "svd_chec
 
 SCENE_IMAGE = Param("scene_image", "image", "Scene image", "image",
                     "A finished opening picture of the scene (PNG, JPEG, WebP): skips text-to-image.")
-PORTRAIT = Param("portrait", "image", "Scene image", "image",
-                 "A portrait of the speaker (PNG, JPEG, WebP) as the opening picture: skips text-to-image "
-                 "(the same field as the other pipelines'; give it or 'scene_image').")
+# The other pipelines' 'portrait' (the same part schema, so a form tool sees one file part), bound
+# to the picture loader: a portrait is the opening picture as is, like 'scene_image'.
+PORTRAIT = replace(common.PORTRAIT, node="Scene image")
 
 
 def _image_given(values: Values) -> bool:
