@@ -194,8 +194,8 @@ def pipeline() -> Pipeline:
     return Pipeline(
         name="scene",
         description="Scene -> video -> speech -> lip sync: a local LLM (Ollama) writes a stage description and a "
-        "narration from a prompt (or give a script and a scene); a Stable Diffusion 1.5/SDXL checkpoint "
-        "(CreativeML Open RAIL-M), optionally with the character's LoRA, renders the scene; Stable Video "
+        "narration from a prompt (or give a script and a scene); a Stable Diffusion 1.5 or SDXL checkpoint "
+        "(SD1.5 default: CreativeML Open RAIL-M), optionally with the character's LoRA, renders the scene; Stable Video "
         "Diffusion (Stability AI Community License) animates it and the frames are played ping-pong to the "
         "speech length (no jump, no extra GPU time; motion=none keeps the still); F5-TTS (CC-BY-NC-4.0 "
         "weights) or espeak-ng speaks; Wav2Lip (non-commercial research licence) synchronises the lips; "
