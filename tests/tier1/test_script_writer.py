@@ -346,3 +346,24 @@ def test_node_is_thin_and_keeps_comfyui_input_caching():
     outputs = [c.args[0].value for c in ast.walk(node) if isinstance(c, ast.Call)
                and isinstance(c.func, ast.Attribute) and c.func.attr == "Output"]
     assert outputs == ["narration", "stage_description", "script_json"]
+
+
+# --- the scene kind (the scene pipeline's stage description is a text-to-image prompt) ----------
+
+def test_scene_kind_asks_for_a_text_to_image_stage_description(ollama):
+    script = write_script(_settings(ollama.url, kind="scene"))
+    assert script == Script(**GOOD)  # the same four fields come back: narration + stage description
+    body = ollama.chats()[0]
+    assert body["format"] == json_schema()
+    system = body["messages"][0]["content"]
+    assert "text-to-image prompt" in system and "facing the camera" in system
+    talking = chat_request(_settings(ollama.url))["messages"][0]["content"]
+    assert "text-to-image" not in talking and "setting, framing and gestures" in talking
+    # only the stage description's instruction differs
+    assert system.split('"stage_description"')[0] == talking.split('"stage_description"')[0]
+
+
+def test_unknown_kind_is_an_input_error_and_sends_nothing(ollama):
+    with pytest.raises(InvalidInputError, match="kind must be one of talking_head, scene"):
+        write_script(_settings(ollama.url, kind="poem"))
+    assert ollama.requests == []

@@ -195,3 +195,20 @@ def test_unusable_inputs(portrait_path, speech_path, tmp_path):
     with pytest.raises(InvalidInputError):
         LipSyncSettings(batch_size=0)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_faceless_still_is_an_error_unless_faces_are_optional(speech_path, tmp_path):
+    from myspinbot.errors import NoFaceDetectedError
+
+    wall = tmp_path / "wall.png"
+    Image.fromarray(np.full((96, 128, 3), 90, np.uint8)).save(wall)
+    with pytest.raises(NoFaceDetectedError):
+        lip_sync(StandIn(), wall, speech_path, tmp_path / "wall.mp4")
+    assert not (tmp_path / "wall.mp4").exists()
+    generator = StandIn()
+    result = lip_sync(generator, wall, speech_path, tmp_path / "voice_over.mp4", LipSyncSettings(require_face=False))
+    assert result.frames == 38 and result.frames_synced == 0 and result.frames_without_face == 38  # ceil(1.48004 s * 25)
+    assert result.faceless_ranges == ((0, 37),) and generator.faces == []
+    frames = _decode(result.path)
+    assert len(frames) == 38 and max(int(np.abs(f.astype(int) - 90).max()) for f in frames) <= 3  # unchanged
+    assert probe_media(result.path)["audio"] is not None

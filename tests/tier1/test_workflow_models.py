@@ -44,3 +44,12 @@ def test_infinitetalk_workflow_offers_every_model_its_pipeline_needs():
     manifest = load_manifest()
     for name in models_used_by(manifest, "infinitetalk"):
         assert {f.filename for f in manifest[name].files} <= offered, name
+
+
+def test_scene_workflow_offers_every_model_its_pipeline_needs():
+    offered = {m["name"] for m in _offered(REPO / "workflows" / "myspinbot_scene.json")}
+    manifest = load_manifest()
+    needed = models_used_by(manifest, "scene")
+    assert {"sd15_pruned_emaonly_fp16", "svd_img2vid_xt", "wav2lip_gan", "RealESRGAN_x4plus"} <= set(needed)
+    for name in needed:
+        assert {f.filename for f in manifest[name].files} <= offered, name

@@ -51,6 +51,8 @@ class LipSyncSettings:
         crf: x264 quality of the output (lower is better).
         loop: how a source shorter than the audio is replayed, ``"loop"`` or ``"ping_pong"``
             (see :mod:`.replay`; ping-pong of a video spools its frames to a temporary file).
+        require_face: a source without a face in any frame is an error (``no_face_detected``);
+            False passes such a source through unchanged (a voice-over over a faceless scene).
     """
 
     batch_size: int = 16
@@ -59,6 +61,7 @@ class LipSyncSettings:
     blend_top: float = 0.5
     crf: int = 18
     loop: str = "loop"
+    require_face: bool = True
 
     def __post_init__(self) -> None:
         if int(self.batch_size) < 1:
@@ -97,14 +100,15 @@ class LipSyncResult:
 
 
 def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mode: str = "loop",
-                      spool: FrameSpool | None = None) -> Iterator[tuple[int, np.ndarray, FaceBox | None]]:
+                      spool: FrameSpool | None = None,
+                      require_face: bool = True) -> Iterator[tuple[int, np.ndarray, FaceBox | None]]:
     """``total`` frames as ``(source index, frame, smoothed box)``: the source's frames are
     detected once, on the first pass, then replayed (:func:`.replay.source_index`) with the
     boxes found then; ``spool`` (needed for ``ping_pong`` on a video) keeps the first pass's
     frames for playing backward.
 
     Raises:
-        NoFaceDetectedError: no frame of the first pass has a face.
+        NoFaceDetectedError: no frame of the first pass has a face (and ``require_face``).
     """
     smoother: BoxSmoother[tuple[int, np.ndarray]] = BoxSmoother(settings.smooth_window)
     boxes: list[FaceBox | None] = []
@@ -125,7 +129,7 @@ def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mo
         yield index, item, box
     if not boxes:
         raise InvalidInputError(f"no frame could be read from {source.path}")
-    if all(box is None for box in boxes):
+    if require_face and all(box is None for box in boxes):
         what = "the image" if source.is_still else f"any of the {len(boxes)} frame(s) checked"
         raise NoFaceDetectedError(
             f"no face found in {what} of {source.path.name} (OpenCV Haar cascades: a frontal face at "
@@ -209,7 +213,8 @@ def lip_sync(
     Raises:
         InvalidInputError: unreadable face or audio file, or frames too small to encode.
         NoFaceDetectedError (``no_face_detected``): no frame of the source has a face (found
-            after its first pass; nothing is left at ``output``).
+            after its first pass; nothing is left at ``output``), unless ``settings.require_face``
+            is False (then every frame passes through and ``frames_synced`` is 0).
         Errors of the generator or the encoder propagate (the partial MP4 is removed).
     """
     source = open_face_source(face, settings.still_fps)
@@ -243,7 +248,7 @@ def lip_sync(
             if progress is not None:
                 progress(written, total)
 
-        frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool)
+        frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool, settings.require_face)
         for index, (j, frame, box) in enumerate(frames):
             if frame.shape[:2] != (source.height, source.width):
                 raise InvalidInputError(f"frame {j} of {source.path} is {frame.shape[1]}x{frame.shape[0]}, "

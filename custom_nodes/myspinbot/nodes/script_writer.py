@@ -23,7 +23,9 @@ from ..script import (
 )
 from ._progress import progress_callback
 
-MODES = ["ollama", "verbatim"]
+MODES = ["ollama", "verbatim", "ollama_scene"]
+#: Mode -> what the LLM's stage description is for (``script.KINDS``); verbatim asks no LLM.
+_KIND = {"ollama": "talking_head", "ollama_scene": "scene"}
 
 
 class ScriptWriterOllama(io.ComfyNode):
@@ -40,7 +42,10 @@ class ScriptWriterOllama(io.ComfyNode):
             inputs=[
                 io.Combo.Input("mode", options=MODES, default="ollama",
                                tooltip="ollama: write the script with the LLM. verbatim: speak the prompt "
-                               "text as written (minus [directions], (pauses), *actions*, NAME: labels); no LLM."),
+                               "text as written (minus [directions], (pauses), *actions*, NAME: labels); no LLM. "
+                               "ollama_scene: as ollama, but the stage description is a text-to-image prompt for "
+                               "the opening picture (setting, the speaker facing the camera, light, style), as the "
+                               "scene pipeline renders it."),
                 io.String.Input("prompt", multiline=True, dynamic_prompts=False,
                                 default="A one-minute welcome to our channel about home cooking.",
                                 tooltip="What the video is about (ollama), or the script itself (verbatim)."),
@@ -67,7 +72,8 @@ class ScriptWriterOllama(io.ComfyNode):
             ],
             outputs=[
                 io.String.Output("narration", tooltip="The words to speak, without stage directions."),
-                io.String.Output("stage_description", tooltip="The speaker, setting and gestures, in words."),
+                io.String.Output("stage_description", tooltip="The speaker, setting and gestures, in words "
+                                 "(ollama_scene: a text-to-image prompt for the scene)."),
                 io.String.Output("script_json", tooltip="The whole script: {title, narration, stage_description, mood}."),
             ],
         )
@@ -82,6 +88,7 @@ class ScriptWriterOllama(io.ComfyNode):
                 prompt=prompt, model=model, style=style, target_seconds=target_seconds,
                 language=language, temperature=temperature, seed=seed, keep_alive=keep_alive,
                 timeout=timeout, stream=True,  # streamed, so a cancel stops it between chunks
+                kind=_KIND.get(mode, "talking_head"),
             )
             total = chat_request(settings)["options"]["num_predict"]
             script = write_script(settings, on_progress=progress_callback(total))

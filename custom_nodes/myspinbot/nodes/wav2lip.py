@@ -102,7 +102,7 @@ class LipSyncWav2Lip(io.ComfyNode):
             "is found in every frame (OpenCV Haar cascades, boxes smoothed over 5 frames), cropped to 96 x 96 and "
             "its lower half regenerated from 0.2 s of mel spectrogram. Streams file to file; the video lasts as "
             "long as the audio (a shorter source is looped or played ping-pong). Frames without a face pass "
-            "through unchanged; no face in any frame is an error. " + LICENCE_NOTE,
+            "through unchanged; no face in any frame is an error (unless require_face is off). " + LICENCE_NOTE,
             inputs=[
                 Wav2LipType.Input("wav2lip", tooltip="From 'MySpinBot Load Wav2Lip'."),
                 io.Audio.Input("audio", tooltip="The speech; the output lasts as long as it (to within a frame)."),
@@ -118,6 +118,9 @@ class LipSyncWav2Lip(io.ComfyNode):
                                "back and forth (no jump; frames kept in a temporary file)."),
                 io.Float.Input("fps", default=25.0, min=1.0, max=120.0, step=1.0,
                                tooltip="Frame rate for a still image or an image batch (a video keeps its own)."),
+                io.Boolean.Input("require_face", default=True, optional=True,
+                                 tooltip="On: no face in any frame is an error (no_face_detected). Off: such a "
+                                 "source passes through unchanged with the speech (a voice-over)."),
             ],
             outputs=[
                 io.Video.Output("video", tooltip="MP4 (H.264 + AAC), file-backed in ComfyUI's temp folder."),
@@ -127,7 +130,7 @@ class LipSyncWav2Lip(io.ComfyNode):
 
     @classmethod
     def execute(cls, wav2lip: Wav2LipModel, audio: dict, video=None, images=None, batch_size: int = 16,
-                pad_bottom: int = 10, loop: str = "loop", fps: float = 25.0) -> io.NodeOutput:
+                pad_bottom: int = 10, loop: str = "loop", fps: float = 25.0, require_face: bool = True) -> io.NodeOutput:
         import comfy.model_management as mm
         import folder_paths
 
@@ -136,7 +139,7 @@ class LipSyncWav2Lip(io.ComfyNode):
         if not isinstance(wav2lip, Wav2LipModel):
             raise InvalidInputError("wav2lip must come from 'MySpinBot Load Wav2Lip'")
         settings = LipSyncSettings(batch_size=int(batch_size), boxes=BoxSettings(pads=(0, int(pad_bottom), 0, 0)),
-                                   still_fps=float(fps), loop=str(loop))
+                                   still_fps=float(fps), loop=str(loop), require_face=bool(require_face))
         out_dir = Path(folder_paths.get_temp_directory()) / "myspinbot"
         temp = TempFiles(out_dir, "lipsync_in")
         try:

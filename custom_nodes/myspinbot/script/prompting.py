@@ -10,6 +10,18 @@ WORDS_PER_SECOND = 2.5  # ordinary narration pace, about 150 words per minute
 CHARS_PER_SECOND = {"chinese": 4.0, "japanese": 6.0, "thai": 7.0}
 DEFAULT_LANGUAGE = "English"
 DEFAULT_STYLE = "Warm, clear and concise, like a friendly presenter talking straight to the camera."
+KINDS = ("talking_head", "scene")
+"""What the stage description is for: ``talking_head`` (the speaker, in words) or ``scene`` (a
+text-to-image prompt for the whole first frame of the scene pipeline)."""
+
+_STAGE = {
+    "talking_head": '- "stage_description": one or two sentences in English describing the speaker, their look, '
+                    "setting, framing and gestures;\n",
+    "scene": '- "stage_description": a text-to-image prompt in English for the opening picture of the video, '
+             "at most 60 words of comma-separated visual phrases: the setting, the speaker seen from the front "
+             "and facing the camera with the whole face visible (head and shoulders, mouth closed), the light, "
+             "the camera and the style; no speech, no names, no text in the picture;\n",
+}
 
 _LANGUAGE_NAMES = {
     "ar": "Arabic", "bn": "Bengali", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
@@ -63,7 +75,15 @@ def default_num_predict(budget: LengthBudget) -> int:
     return int(math.ceil(budget.count * per_unit)) + 400
 
 
-def system_message(style: str | None, language: str | None, budget: LengthBudget) -> str:
+def check_kind(kind: str) -> str:
+    """``kind`` if it is one of :data:`KINDS`; raises ``ValueError`` otherwise."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def system_message(style: str | None, language: str | None, budget: LengthBudget, kind: str = "talking_head") -> str:
+    """The system prompt; ``kind`` (see :data:`KINDS`) decides what the stage description is."""
     lang = language_name(language)
     style = (style or "").strip() or DEFAULT_STYLE
     return (
@@ -73,8 +93,7 @@ def system_message(style: str | None, language: str | None, budget: LengthBudget
         '- "title": a short title, at most eight words;\n'
         f'- "narration": only the words the speaker says aloud, in {lang}, {budget.describe()}; '
         "no stage directions, no brackets, no speaker labels, no markdown, no emoji, no lists;\n"
-        '- "stage_description": one or two sentences in English describing the speaker, their look, '
-        "setting, framing and gestures;\n"
+        f"{_STAGE[check_kind(kind)]}"
         '- "mood": the tone of the delivery in one to three English words.'
     )
 
@@ -86,10 +105,11 @@ def user_message(prompt: str, language: str | None, budget: LengthBudget) -> str
     )
 
 
-def build_messages(prompt: str, style: str | None, language: str | None, budget: LengthBudget) -> list[dict[str, str]]:
-    """The ``system`` and ``user`` chat messages for one script."""
+def build_messages(prompt: str, style: str | None, language: str | None, budget: LengthBudget,
+                   kind: str = "talking_head") -> list[dict[str, str]]:
+    """The ``system`` and ``user`` chat messages for one script (``kind``: see :data:`KINDS`)."""
     return [
-        {"role": "system", "content": system_message(style, language, budget)},
+        {"role": "system", "content": system_message(style, language, budget, kind)},
         {"role": "user", "content": user_message(prompt, language, budget)},
     ]
 

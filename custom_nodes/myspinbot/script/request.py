@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError
-from .prompting import DEFAULT_LANGUAGE, DEFAULT_STYLE, build_messages, default_num_predict, length_budget
+from .prompting import DEFAULT_LANGUAGE, DEFAULT_STYLE, KINDS, build_messages, default_num_predict, length_budget
 from .schema import json_schema
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -28,7 +28,9 @@ class ScriptSettings:
     """Everything one script depends on. ``host`` ``None`` means ``$OLLAMA_HOST``, else
     :data:`DEFAULT_HOST`. ``keep_alive``: seconds (0 = unload right after, negative = keep)
     or an Ollama duration string (``"5m"``). ``num_predict`` ``None`` = derived from
-    ``target_seconds``. ``stream``: read the reply chunk by chunk (lets a caller cancel)."""
+    ``target_seconds``. ``stream``: read the reply chunk by chunk (lets a caller cancel).
+    ``kind``: what the stage description is for (:data:`~.prompting.KINDS`): ``talking_head``
+    (the speaker in words) or ``scene`` (a text-to-image prompt for the scene pipeline)."""
 
     prompt: str
     model: str = DEFAULT_MODEL
@@ -43,6 +45,7 @@ class ScriptSettings:
     stream: bool = False
     num_predict: int | None = None
     clean_narration: bool = True
+    kind: str = "talking_head"
 
 
 def resolve_host(host: str | None = None) -> str:
@@ -80,7 +83,8 @@ def parse_keep_alive(value: int | float | str | None) -> int | float | str:
 
 def check_settings(settings: ScriptSettings) -> None:
     """Raises ``InvalidInputError`` naming the first unusable setting (empty prompt or model,
-    non-positive length or timeout, negative temperature, non-integer seed, num_predict < 1)."""
+    non-positive length or timeout, negative temperature, non-integer seed, unknown kind,
+    num_predict < 1)."""
     if not (settings.prompt or "").strip():
         raise InvalidInputError("the prompt is empty; fix: say what the video should be about")
     if not (settings.model or "").strip():
@@ -93,6 +97,8 @@ def check_settings(settings: ScriptSettings) -> None:
         raise InvalidInputError(f"timeout must be above 0 seconds, got {settings.timeout}")
     if isinstance(settings.seed, bool) or not isinstance(settings.seed, numbers.Integral):
         raise InvalidInputError(f"seed must be an integer, got {settings.seed!r}")
+    if settings.kind not in KINDS:
+        raise InvalidInputError(f"kind must be one of {', '.join(KINDS)}, got {settings.kind!r}")
     if settings.num_predict is not None and settings.num_predict < 1:
         raise InvalidInputError(f"num_predict must be at least 1, got {settings.num_predict}")
 
@@ -106,7 +112,7 @@ def chat_request(settings: ScriptSettings) -> dict[str, Any]:
     num_predict = settings.num_predict or default_num_predict(budget)
     return {
         "model": settings.model.strip(),
-        "messages": build_messages(settings.prompt, settings.style, settings.language, budget),
+        "messages": build_messages(settings.prompt, settings.style, settings.language, budget, settings.kind),
         "format": json_schema(),
         "options": {
             "temperature": float(settings.temperature),
