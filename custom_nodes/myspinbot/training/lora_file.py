@@ -72,7 +72,7 @@ class LoraMeta:
         """
         metadata = metadata or {}
         kinds = {f: t for f, t in cls.__annotations__.items()}
-        values = {}
+        values, name = {}, ""
         try:
             for name, kind in kinds.items():
                 text = metadata.get(META_PREFIX + name)
@@ -89,7 +89,7 @@ class LoraMeta:
                 else:
                     values[name] = text
         except (KeyError, ValueError, TypeError) as err:
-            raise InvalidInputError(f"the LoRA's metadata has no usable '{META_PREFIX}{err}' "
+            raise InvalidInputError(f"the LoRA's metadata has no usable '{META_PREFIX}{name}' "
                                     "(only LoRAs trained by 'MySpinBot Train Character LoRA' can be resumed)") from err
         return cls(**values)
 
