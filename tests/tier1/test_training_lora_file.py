@@ -94,3 +94,41 @@ def test_folder_photos_in_name_order_and_outside_input_refused(tmp_path):
     (tmp_path / "input" / "empty").mkdir()
     with pytest.raises(InvalidInputError):
         load_folder_photos(tmp_path / "input", "empty")
+
+
+def test_optimizer_state_round_trip_continues_adamw_exactly(tmp_path):
+    from myspinbot.nodes._lora_trainer import optimizer_tensors, restore_optimizer
+    from myspinbot.training.lora_file import load_optimizer_state, optimizer_path, save_optimizer_state
+
+    def params(seed: int) -> dict[str, torch.nn.Parameter]:
+        g = torch.Generator().manual_seed(seed)
+        return {"m.lora_up.weight": torch.nn.Parameter(torch.randn(3, 2, generator=g)),
+                "m.diff_b": torch.nn.Parameter(torch.randn(3, generator=g))}
+
+    def step(opt, sd, k: int) -> None:
+        loss = sum(((p - k) ** 2).sum() for p in sd.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    sd = params(0)
+    opt = torch.optim.AdamW(list(sd.values()), lr=0.1)
+    for k in range(3):
+        step(opt, sd, k)
+    lora_path = tmp_path / "char.safetensors"
+    save_optimizer_state(optimizer_path(lora_path), optimizer_tensors(opt, sd), steps=3)
+    assert optimizer_path(lora_path).name == "char.optimizer"
+    assert load_optimizer_state(optimizer_path(lora_path), steps=2) is None  # belongs to another save
+    assert load_optimizer_state(tmp_path / "missing.optimizer", steps=3) is None
+    saved = load_optimizer_state(optimizer_path(lora_path), steps=3)
+    assert set(saved) == {f"{k}:{n}" for k in sd for n in ("step", "exp_avg", "exp_avg_sq")}
+
+    with torch.inference_mode():  # as when ComfyUI's executor loads the file
+        saved = load_optimizer_state(optimizer_path(lora_path), steps=3)
+    resumed = {k: torch.nn.Parameter(v.detach().clone()) for k, v in sd.items()}
+    opt2 = torch.optim.AdamW(list(resumed.values()), lr=0.1)
+    assert restore_optimizer(opt2, resumed, saved) == 2
+    for k in range(3, 5):
+        step(opt, sd, k)
+        step(opt2, resumed, k)
+    assert all(torch.equal(sd[k], resumed[k]) for k in sd)

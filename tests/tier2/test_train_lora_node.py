@@ -9,7 +9,8 @@ the real portrait fixture (as an IMAGE from core's ``LoadImage``) plus a folder 
 (the same face crop: a near-duplicate) and a plain gradient (no face); flips on. Training
 runs at 64 px in fp32 for a few steps: the loss is finite, the LoRA loads with core's
 ``LoraLoader`` (every key used), changes a 1-step ``KSampler`` result at strength 1 and not
-at strength 0; a run interrupted mid-training resumes from its last saved step.
+at strength 0; a run interrupted mid-training resumes from its last saved step (tensors and
+AdamW state).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def comfy(comfy_clone, fixtures_dir):
 
 
 def train_prompt(name: str, steps: int, *, resume: str = "[None]", save_every: int = 2, folder: str = "lora_photos",
-                 batch_size: int = 2) -> dict:
+                 batch_size: int = 2, checkpointing: bool = True) -> dict:
     return {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": FILE_NAME}},
         "2": {"class_type": "LoadImage", "inputs": {"image": "lora_portrait.png"}},
@@ -59,7 +60,8 @@ def train_prompt(name: str, steps: int, *, resume: str = "[None]", save_every: i
             "model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2], "trigger_word": TRIGGER, "lora_name": name,
             "images": ["2", 0], "folder": folder, "captions": "", "steps": steps, "learning_rate": 0.005, "rank": 4,
             "batch_size": batch_size, "resolution": 64, "seed": 7, "flip": True, "margin": 0.6,
-            "save_every": save_every, "resume_from": resume, "training_dtype": "fp32"}},
+            "save_every": save_every, "resume_from": resume, "training_dtype": "fp32",
+            "gradient_checkpointing": checkpointing}},
         "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 3]}},
     }
 
@@ -172,22 +174,26 @@ def test_an_interrupted_run_resumes_from_its_last_saved_step(comfy):
 
     with WsWatcher(comfy.url, client_id=CLIENT) as ws:
         ws.on_message = on_message
-        entry = comfy.run_prompt(train_prompt(name, total, batch_size=1), CLIENT, timeout=900)
+        entry = comfy.run_prompt(train_prompt(name, total, batch_size=1, checkpointing=False), CLIENT, timeout=900)
     assert interrupted.is_set()
     assert entry["status"]["status_str"] == "error"
     assert any(m[0] == "execution_interrupted" for m in entry["status"]["messages"]), entry["status"]["messages"]
     saved = int(_meta(_lora_file(comfy, name))["myspinbot.steps"])
     assert saved in (2, 4), saved  # the last multiple of save_every reached before the interrupt
+    optimizer_file = _lora_file(comfy, name).with_suffix(".optimizer")
+    assert _meta(optimizer_file)["myspinbot.steps"] == str(saved)  # AdamW's moments, saved with the tensors
+    assert f"myspinbot/{name}.optimizer" not in requests.get(comfy.url + "/models/loras", timeout=10).json()
 
     with WsWatcher(comfy.url, client_id=CLIENT) as ws:
-        entry = comfy.run_prompt(train_prompt(name, total, batch_size=1, resume=f"myspinbot/{name}.safetensors"),
-                                 CLIENT, timeout=900)
+        entry = comfy.run_prompt(train_prompt(name, total, batch_size=1, checkpointing=False,
+                                              resume=f"myspinbot/{name}.safetensors"), CLIENT, timeout=900)
     assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
     report = entry["outputs"]["4"]["text"][0]
     assert f"trained steps {saved + 1}-{total}" in report, report
     assert _train_progress(ws.messages)[-1] == (total - saved, total - saved)  # only the remaining steps ran
     steps_logged = re.findall(rf"myspinbot LoRA myspinbot/{name}\.safetensors: step (\d+)/{total}", comfy.log_text())
     assert [int(s) for s in steps_logged][-(total - saved):] == list(range(saved + 1, total + 1))
+    assert "myspinbot LoRA: optimizer state restored for" in comfy.log_text()
     meta = _meta(_lora_file(comfy, name))
     assert meta["myspinbot.steps"] == str(total) and meta["myspinbot.target_steps"] == str(total)
     assert all(torch.isfinite(v).all() for v in load_file(str(_lora_file(comfy, name))).values())

@@ -20,7 +20,10 @@ gradient checkpointing ``patch`` / ``unpatch``, ``TrainSampler`` + ``TrainGuider
   ``seed + 1000 * k``).
 
 Everything runs in ``torch.inference_mode(False)`` on a deep copy of the model, as in core;
-the returned tensors are detached. The optimizer's moments are not kept across a resume.
+the returned tensors are detached. The optimizer's state (AdamW's moments and step count)
+is handed to ``on_save`` with the tensors and given back on resume, so a resumed run updates
+as the uninterrupted one would (its random draws differ: core reseeds per step but draws the
+batch indices and noise levels from the global generator).
 """
 
 from __future__ import annotations
@@ -66,17 +69,51 @@ class RunSettings:
 
 StepCallback = Callable[[int, int, float], None]
 """``on_step(step, total_steps, loss)``: ``step`` is 1-based and absolute (resume included)."""
-SaveCallback = Callable[[int, dict], None]
-"""``on_save(steps_done, tensors)``: detached CPU copies of the LoRA tensors after ``steps_done`` steps."""
+SaveCallback = Callable[[int, dict, dict], None]
+"""``on_save(steps_done, tensors, optimizer_state)``: detached CPU copies of the LoRA tensors and
+of the optimizer's state (:func:`optimizer_tensors`) after ``steps_done`` steps."""
 
 
 def _snapshot(lora_sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     return {k: v.detach().to(device="cpu", dtype=dtype).clone() for k, v in lora_sd.items()}
 
 
+def optimizer_tensors(optimizer: torch.optim.Optimizer, lora_sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state (AdamW: ``step``, ``exp_avg``, ``exp_avg_sq``) as
+    ``{"<lora key>:<state name>": CPU tensor}``, keyed by the LoRA tensor names so that a later
+    run can give each moment back to the same parameter."""
+    out = {}
+    for key, param in lora_sd.items():
+        for name, value in optimizer.state.get(param, {}).items():
+            if isinstance(value, torch.Tensor):
+                out[f"{key}:{name}"] = value.detach().to("cpu").clone().contiguous()
+    return out
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, lora_sd: dict[str, torch.Tensor],
+                      saved: dict[str, torch.Tensor]) -> int:
+    """Put :func:`optimizer_tensors` back into ``optimizer`` (same parameter set, any device);
+    returns how many parameters got their state back. Entries for unknown keys are ignored."""
+    by_key: dict[str, dict[str, torch.Tensor]] = {}
+    for name, value in saved.items():
+        key, _, state_name = name.rpartition(":")
+        by_key.setdefault(key, {})[state_name] = value
+    restored = 0
+    for key, param in lora_sd.items():
+        state = by_key.get(key)
+        if not state:
+            continue
+        # clones: tensors read during ComfyUI's inference mode cannot be updated in place outside it
+        optimizer.state[param] = {n: v.clone() if n == "step" else v.to(device=param.device, dtype=param.dtype).clone()
+                                  for n, v in state.items()}
+        restored += 1
+    return restored
+
+
 def train_lora(model, latents: list[dict], conditioning: list, settings: RunSettings,
-               existing: dict[str, torch.Tensor] | None = None, *, on_step: StepCallback | None = None,
-               on_save: SaveCallback | None = None) -> tuple[dict[str, torch.Tensor], list[float]]:
+               existing: dict[str, torch.Tensor] | None = None, existing_optimizer: dict[str, torch.Tensor] | None = None,
+               *, on_step: StepCallback | None = None,
+               on_save: SaveCallback | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[float]]:
     """Train a LoRA for ``model`` on encoded images.
 
     Args:
@@ -86,11 +123,13 @@ def train_lora(model, latents: list[dict], conditioning: list, settings: RunSett
         conditioning: one conditioning list per latent (or one for all).
         settings: see :class:`RunSettings`.
         existing: tensors of the LoRA to continue (``start_step`` > 0).
+        existing_optimizer: the optimizer state saved with them (:func:`optimizer_tensors`), if any.
         on_step: called after each step's loss (may raise to stop: ComfyUI's interrupt).
         on_save: called every ``save_every`` steps (not at the end: the caller saves the result).
 
     Returns:
-        (the LoRA's tensors, detached on the CPU in ``lora_dtype``; the losses of this run's steps).
+        (the LoRA's tensors, detached on the CPU in ``lora_dtype``; the optimizer state; the
+        losses of this run's steps).
     """
     import comfy.model_management as mm
     import comfy_extras.nodes_train as core
@@ -116,6 +155,9 @@ def train_lora(model, latents: list[dict], conditioning: list, settings: RunSett
                 if key.endswith((".diff", ".diff_b")) and key in existing:
                     param.copy_(existing[key].to(param))
         optimizer = core._create_optimizer(OPTIMIZER, lora_sd.values(), float(settings.learning_rate))
+        if existing_optimizer:
+            log.info("myspinbot LoRA: optimizer state restored for %d tensors",
+                     restore_optimizer(optimizer, lora_sd, existing_optimizer))
         criterion = core._create_loss_function(LOSS)
         if settings.gradient_checkpointing:
             for module in core.find_modules_at_depth(mp.model.diffusion_model, depth=1):
@@ -125,7 +167,7 @@ def train_lora(model, latents: list[dict], conditioning: list, settings: RunSett
         def loss_callback(loss: float) -> None:
             done = settings.start_step + len(losses)  # steps whose update is in the tensors
             if on_save is not None and settings.save_every and len(losses) and done % settings.save_every == 0:
-                on_save(done, _snapshot(lora_sd, lora_dtype))
+                on_save(done, _snapshot(lora_sd, lora_dtype), optimizer_tensors(optimizer, lora_sd))
             losses.append(float(loss))
             if on_step is not None:
                 on_step(done + 1, int(settings.total_steps), float(loss))
@@ -144,6 +186,6 @@ def train_lora(model, latents: list[dict], conditioning: list, settings: RunSett
             mm.in_training = False
             for module in mp.model.modules():
                 core.unpatch(module)
-        result = _snapshot(lora_sd, lora_dtype)
+        result, state = _snapshot(lora_sd, lora_dtype), optimizer_tensors(optimizer, lora_sd)
         del sampler, optimizer, adapters, guider, mp
-    return result, losses
+    return result, state, losses

@@ -23,7 +23,8 @@ from comfy_api.latest import io
 
 from ..errors import InvalidInputError, MySpinBotError
 from ..training import DatasetSettings, captions_for, check_trigger, prepare_dataset
-from ..training.lora_file import LoraMeta, load_lora, lora_rank, safe_name, save_lora, state_sha256
+from ..training.lora_file import (LoraMeta, load_lora, load_optimizer_state, lora_rank, optimizer_path, safe_name,
+                                  save_lora, save_optimizer_state, state_sha256)
 from ._convert import image_to_uint8
 from ._lora_trainer import RunSettings, train_lora
 from ._photos import load_folder_photos
@@ -105,6 +106,9 @@ class TrainCharacterLora(io.ComfyNode):
                                tooltip="A LoRA saved by this node: training continues from its step count."),
                 io.Combo.Input("training_dtype", options=["bf16", "fp32"], default="bf16",
                                tooltip="Compute dtype while training (fp32 on CPUs without fast bf16)."),
+                io.Boolean.Input("gradient_checkpointing", default=True, advanced=True,
+                                 tooltip="Recompute the UNet blocks' activations in the backward pass: less "
+                                 "memory, about a third more time per step."),
             ],
             outputs=[
                 io.String.Output("lora_name", tooltip="The LoRA as core's Load LoRA lists it (myspinbot/<name>.safetensors)."),
@@ -119,7 +123,8 @@ class TrainCharacterLora(io.ComfyNode):
     def execute(cls, model, clip, vae, trigger_word: str, lora_name: str, images=None, folder: str = "",
                 captions: str = "", steps: int = 500, learning_rate: float = 5e-4, rank: int = 16,
                 batch_size: int = 1, resolution: int = 512, seed: int = 0, flip: bool = True, margin: float = 0.6,
-                save_every: int = 100, resume_from: str = NO_RESUME, training_dtype: str = "bf16") -> io.NodeOutput:
+                save_every: int = 100, resume_from: str = NO_RESUME, training_dtype: str = "bf16",
+                gradient_checkpointing: bool = True) -> io.NodeOutput:
         import comfy.model_management as mm
         import folder_paths
         from comfy_extras.nodes_dataset import MakeTrainingDataset
@@ -127,17 +132,24 @@ class TrainCharacterLora(io.ComfyNode):
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
         trigger = check_trigger(trigger_word)
         target, listed_name = lora_path(lora_name)
-        existing, start, meta_before = {}, 0, None
-        if resume_from and resume_from != NO_RESUME:
-            existing, meta_before = load_lora(folder_paths.get_full_path_or_raise("loras", resume_from))
+        existing, existing_optimizer, start, meta_before = {}, None, 0, None
+        resuming = bool(resume_from) and resume_from != NO_RESUME
+        resume_path = Path(folder_paths.get_full_path_or_raise("loras", resume_from)) if resuming else None
+        if target.exists() and (resume_path is None or resume_path.resolve() != target.resolve()):
+            raise InvalidInputError(f"{listed_name} exists: choose another lora_name, or pick it as resume_from "
+                                    "to continue its training")
+        base_hash = state_sha256(model.model.diffusion_model.state_dict().items())
+        if resume_path is not None:
+            existing, meta_before = load_lora(resume_path)
             start = meta_before.steps
+            existing_optimizer = load_optimizer_state(optimizer_path(resume_path), start)
+            if meta_before.base_model_sha256 != base_hash:
+                raise InvalidInputError(f"resume_from was trained on another base model (sha256 "
+                                        f"{meta_before.base_model_sha256[:12]}..., this one {base_hash[:12]}...)")
             if lora_rank(existing) not in (None, int(rank)):
                 raise InvalidInputError(f"resume_from has rank {lora_rank(existing)}, not {rank}: set rank to match")
             if meta_before.trigger_word != trigger:
                 raise InvalidInputError(f"resume_from was trained with the trigger word '{meta_before.trigger_word}'")
-        elif target.exists():
-            raise InvalidInputError(f"{listed_name} exists: choose another lora_name, or pick it as resume_from "
-                                    "to continue its training")
 
         photos, names = [], []
         if images is not None:
@@ -157,8 +169,6 @@ class TrainCharacterLora(io.ComfyNode):
             raise InvalidInputError("no photo is usable for training:\n" + report,
                                     details={"dropped": [d.__dict__ for d in prepared.dropped]})
         texts = captions_for(len(photos), prepared.sources, trigger, captions or "")
-        base_hash = (meta_before.base_model_sha256 if meta_before is not None
-                     else state_sha256(model.model.diffusion_model.state_dict().items()))
 
         def meta(done: int) -> LoraMeta:
             return LoraMeta(trigger_word=trigger, steps=done, target_steps=int(steps), rank=int(rank),
@@ -174,24 +184,29 @@ class TrainCharacterLora(io.ComfyNode):
 
         mm.throw_exception_if_processing_interrupted()
         batch = [torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None] for img in prepared.images]
-        latents, conditioning = MakeTrainingDataset.execute(images=batch, vae=[vae], clip=[clip], texts=texts).args
+        unique = list(dict.fromkeys(texts))  # one caption for all: core encodes it once and repeats it
+        latents, conditioning = MakeTrainingDataset.execute(images=batch, vae=[vae], clip=[clip],
+                                                            texts=unique if len(unique) == 1 else texts).args
 
         def on_step(step: int, total: int, loss: float) -> None:
             mm.throw_exception_if_processing_interrupted()
             _progress_text(node_id, f"step {step}/{total}  loss {loss:.4f}")
             log.info("myspinbot LoRA %s: step %d/%d loss %.5f", listed_name, step, total, loss)
 
-        def on_save(done: int, tensors: dict) -> None:
+        def on_save(done: int, tensors: dict, optimizer_state: dict) -> None:
+            save_optimizer_state(optimizer_path(target), optimizer_state, done)
             save_lora(target, tensors, meta(done))
             log.info("myspinbot LoRA %s: saved at step %d", listed_name, done)
 
         settings = RunSettings(total_steps=int(steps), start_step=start, learning_rate=float(learning_rate),
                                rank=int(rank), batch_size=int(batch_size), seed=int(seed),
-                               save_every=int(save_every), training_dtype=training_dtype, lora_dtype="fp32")
-        tensors, losses = train_lora(model, latents, conditioning, settings, existing, on_step=on_step, on_save=on_save)
+                               save_every=int(save_every), training_dtype=training_dtype, lora_dtype="fp32",
+                               gradient_checkpointing=bool(gradient_checkpointing))
+        tensors, optimizer_state, losses = train_lora(model, latents, conditioning, settings, existing,
+                                                      existing_optimizer, on_step=on_step, on_save=on_save)
         if not all(np.isfinite(losses)):
             raise MySpinBotError(f"training diverged (loss {losses[-1]}): lower the learning rate",
                                  code="training_diverged")
-        on_save(int(steps), tensors)
+        on_save(int(steps), tensors, optimizer_state)
         text = report + f"\ntrained steps {start + 1}-{steps}, last loss {losses[-1]:.4f}; saved {listed_name}"
         return io.NodeOutput(listed_name, int(steps), {"loss": losses}, text)

@@ -128,17 +128,47 @@ def state_sha256(named_tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
     return digest.hexdigest()
 
 
-def save_lora(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: LoraMeta) -> Path:
-    """Write ``tensors`` (moved to the CPU, contiguous) and ``meta`` to ``path`` atomically."""
+def _atomic_save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     from safetensors.torch import save_file
 
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp), metadata=meta.to_metadata())
+    save_file(cpu, str(tmp), metadata=metadata)
     os.replace(tmp, path)
     return path
+
+
+def save_lora(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: LoraMeta) -> Path:
+    """Write ``tensors`` (moved to the CPU, contiguous) and ``meta`` to ``path`` atomically."""
+    return _atomic_save(Path(path), tensors, meta.to_metadata())
+
+
+def optimizer_path(lora_path: str | os.PathLike) -> Path:
+    """Where the optimizer state of a LoRA checkpoint lives: ``<stem>.optimizer`` beside it (an
+    extension ComfyUI does not list as a model, so it stays out of the LoRA dropdowns)."""
+    path = Path(lora_path)
+    return path.with_name(path.stem + ".optimizer")
+
+
+def save_optimizer_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], steps: int) -> Path:
+    """Write an optimizer state (``{"<lora key>:<state name>": tensor}``) saved after ``steps``
+    steps, atomically, in safetensors format."""
+    return _atomic_save(Path(path), tensors, {META_PREFIX + "steps": str(int(steps)), "format": "pt"})
+
+
+def load_optimizer_state(path: str | os.PathLike, steps: int) -> dict[str, torch.Tensor] | None:
+    """The optimizer state at ``path`` if it was saved after exactly ``steps`` steps (the LoRA
+    it belongs to), else ``None`` (missing, unreadable, or from another save)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            if (f.metadata() or {}).get(META_PREFIX + "steps") != str(int(steps)):
+                return None
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except Exception:  # a missing or damaged state only costs the optimizer's moments
+        return None
 
 
 def load_lora(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], LoraMeta]:
