@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..errors import InvalidInputError, MySpinBotError
 from ..training import DatasetSettings, captions_for, check_trigger, prepare_dataset
@@ -180,7 +180,8 @@ class TrainCharacterLora(io.ComfyNode):
         if start >= int(steps):
             if existing:
                 save_lora(target, existing, meta(start))
-            return io.NodeOutput(listed_name, start, {"loss": []}, report + f"\nalready trained for {start} steps")
+            text = report + f"\nalready trained for {start} steps"
+            return io.NodeOutput(listed_name, start, {"loss": []}, text, ui=ui.PreviewText(text))
 
         mm.throw_exception_if_processing_interrupted()
         batch = [torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None] for img in prepared.images]
@@ -209,4 +210,4 @@ class TrainCharacterLora(io.ComfyNode):
                                  code="training_diverged")
         on_save(int(steps), tensors, optimizer_state)
         text = report + f"\ntrained steps {start + 1}-{steps}, last loss {losses[-1]:.4f}; saved {listed_name}"
-        return io.NodeOutput(listed_name, int(steps), {"loss": losses}, text)
+        return io.NodeOutput(listed_name, int(steps), {"loss": losses}, text, ui=ui.PreviewText(text))
