@@ -99,6 +99,28 @@ def test_flip_adds_a_mirrored_copy_after_each_crop(portrait):
     assert ds.images[1].flags["C_CONTIGUOUS"]
 
 
+def test_a_large_photo_is_searched_downscaled_and_cropped_at_full_size(portrait):
+    big = cv2.resize(portrait, (2560, 2560), interpolation=cv2.INTER_CUBIC)  # 5x: past DETECT_SIDE
+    face, big_face = find_face(portrait), find_face(big)
+    assert all(abs(b - 5 * a) <= 5 * 8 for a, b in zip(face, big_face)), (face, big_face)
+    crop, box = crop_face(big, DatasetSettings(resolution=256))
+    assert crop.shape == (256, 256, 3) and box[2] - box[0] > 1024  # taken from the full-size photo
+    assert _skin_fraction(crop) > 0.5
+
+
+def test_photos_may_come_from_a_generator(portrait):
+    def photos():
+        yield portrait
+        yield _gradient()
+
+    ds = prepare_dataset(photos(), ["p.png", "wall.png"], DatasetSettings(resolution=64))
+    assert ds.kept == [0] and [d.name for d in ds.dropped] == ["wall.png"]
+    with pytest.raises(InvalidInputError):
+        prepare_dataset(photos(), ["only one"], DatasetSettings(resolution=64))
+    with pytest.raises(InvalidInputError):
+        prepare_dataset(photos(), ["a", "b", "c"], DatasetSettings(resolution=64))
+
+
 def test_a_negative_duplicate_distance_keeps_every_photo(portrait):
     ds = prepare_dataset([portrait, portrait.copy()], settings=DatasetSettings(resolution=128, duplicate_distance=-1))
     assert ds.kept == [0, 1] and not ds.dropped

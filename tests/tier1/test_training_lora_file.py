@@ -10,7 +10,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from myspinbot.errors import InvalidInputError
-from myspinbot.nodes._photos import load_folder_photos
+from myspinbot.nodes._photos import iter_photos, list_folder_photos, read_photo
 from myspinbot.training.lora_file import LoraMeta, load_lora, lora_rank, safe_name, save_lora, state_sha256
 
 META = LoraMeta(trigger_word="zxq person", steps=40, target_steps=100, rank=8, dataset_size=24, base_model="SD15",
@@ -85,16 +85,19 @@ def test_folder_photos_in_name_order_and_outside_input_refused(tmp_path):
     Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(folder / "b.png")
     Image.fromarray(np.full((10, 10), 50, np.uint8)).save(folder / "a.jpg")  # grey -> RGB
     (folder / "notes.txt").write_text("ignored")
-    photos, names = load_folder_photos(tmp_path / "input", "photos")
-    assert names == ["a.jpg", "b.png"]
+    files = list_folder_photos(tmp_path / "input", "photos")
+    assert [f.name for f in files] == ["a.jpg", "b.png"]
+    photos = list(iter_photos(files))
     assert photos[0].shape == (10, 10, 3) and photos[1].shape == (20, 30, 3) and photos[0].dtype == np.uint8
     for bad in ("../", "/etc", "missing"):
         with pytest.raises(InvalidInputError):
-            load_folder_photos(tmp_path / "input", bad)
+            list_folder_photos(tmp_path / "input", bad)
     (tmp_path / "input" / "empty").mkdir()
     with pytest.raises(InvalidInputError):
-        load_folder_photos(tmp_path / "input", "empty")
-
+        list_folder_photos(tmp_path / "input", "empty")
+    (folder / "c.png").write_bytes(b"not a png")
+    with pytest.raises(InvalidInputError, match="cannot read the photo c.png"):
+        read_photo(folder / "c.png")
 
 def test_optimizer_state_round_trip_continues_adamw_exactly(tmp_path):
     from myspinbot.nodes._lora_trainer import optimizer_tensors, restore_optimizer

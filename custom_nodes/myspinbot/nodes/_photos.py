@@ -1,8 +1,10 @@
-"""Photos from a folder under ComfyUI's ``input/`` for the LoRA trainer."""
+"""Photos from a folder under ComfyUI's ``input/`` for the LoRA trainer: listed first, read one
+at a time (the dataset preparation keeps only the crops)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +15,11 @@ from ..errors import InvalidInputError
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-def load_folder_photos(input_dir: str | os.PathLike, folder: str) -> tuple[list[np.ndarray], list[str]]:
-    """The photos in ``input_dir/folder`` (not recursive), in name order, as uint8 ``[H, W, 3]``
-    RGB (EXIF orientation applied), with their file names.
+def list_folder_photos(input_dir: str | os.PathLike, folder: str) -> list[Path]:
+    """The photo files in ``input_dir/folder`` (not recursive), in name order.
 
     Raises:
-        InvalidInputError: the folder is outside ``input_dir``, missing, has no photos, or a
-            photo cannot be read.
+        InvalidInputError: the folder is outside ``input_dir``, missing, or has no photos.
     """
     root = Path(input_dir).resolve()
     path = (root / folder).resolve()
@@ -30,11 +30,23 @@ def load_folder_photos(input_dir: str | os.PathLike, folder: str) -> tuple[list[
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     if not files:
         raise InvalidInputError(f"folder '{folder}' holds no photos ({', '.join(PHOTO_SUFFIXES)})")
-    photos = []
-    for file in files:
-        try:
-            with Image.open(file) as img:
-                photos.append(np.asarray(ImageOps.exif_transpose(img).convert("RGB"), dtype=np.uint8).copy())
-        except (OSError, UnidentifiedImageError) as err:
-            raise InvalidInputError(f"cannot read the photo {file.name}: {err}") from err
-    return photos, [f.name for f in files]
+    return files
+
+
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """One photo as uint8 ``[H, W, 3]`` RGB, EXIF orientation applied.
+
+    Raises:
+        InvalidInputError: the file cannot be read as an image.
+    """
+    try:
+        with Image.open(path) as img:
+            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"), dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError) as err:
+        raise InvalidInputError(f"cannot read the photo {Path(path).name}: {err}") from err
+
+
+def iter_photos(paths: list[Path]) -> Iterator[np.ndarray]:
+    """:func:`read_photo` of each path, lazily."""
+    for path in paths:
+        yield read_photo(path)

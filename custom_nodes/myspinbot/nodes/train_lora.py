@@ -13,6 +13,7 @@ choosing it as ``resume_from`` continues from its saved step count to ``steps``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ..training.lora_file import (LoraMeta, load_lora, load_optimizer_state, lor
                                   save_lora, save_optimizer_state, state_sha256)
 from ._convert import image_to_uint8
 from ._lora_trainer import RunSettings, train_lora
-from ._photos import load_folder_photos
+from ._photos import iter_photos, list_folder_photos
 
 log = logging.getLogger("myspinbot")
 
@@ -151,16 +152,13 @@ class TrainCharacterLora(io.ComfyNode):
             if meta_before.trigger_word != trigger:
                 raise InvalidInputError(f"resume_from was trained with the trigger word '{meta_before.trigger_word}'")
 
-        photos, names = [], []
-        if images is not None:
-            photos += [image_to_uint8(images, i) for i in range(int(images.shape[0]))]
-            names += [f"image {i + 1}" for i in range(int(images.shape[0]))]
-        if folder and folder.strip():
-            more, more_names = load_folder_photos(folder_paths.get_input_directory(), folder.strip())
-            photos += more
-            names += more_names
-        if not photos:
+        count = int(images.shape[0]) if images is not None else 0
+        names = [f"image {i + 1}" for i in range(count)]
+        files = list_folder_photos(folder_paths.get_input_directory(), folder.strip()) if (folder or "").strip() else []
+        names += [f.name for f in files]
+        if not names:
             raise InvalidInputError("connect images or name a folder under input/ with photos of the character")
+        photos = itertools.chain((image_to_uint8(images, i) for i in range(count)), iter_photos(files))
         prepared = prepare_dataset(photos, names, DatasetSettings(resolution=int(resolution), margin=float(margin),
                                                                   flip=bool(flip)))
         report = prepared.report()
@@ -168,7 +166,7 @@ class TrainCharacterLora(io.ComfyNode):
         if not prepared.images:
             raise InvalidInputError("no photo is usable for training:\n" + report,
                                     details={"dropped": [d.__dict__ for d in prepared.dropped]})
-        texts = captions_for(len(photos), prepared.sources, trigger, captions or "")
+        texts = captions_for(len(names), prepared.sources, trigger, captions or "")
 
         def meta(done: int) -> LoraMeta:
             return LoraMeta(trigger_word=trigger, steps=done, target_steps=int(steps), rank=int(rank),

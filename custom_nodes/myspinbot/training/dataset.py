@@ -16,6 +16,7 @@ are one photo, the first one is kept. Imports no ComfyUI module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -28,6 +29,9 @@ DROP_NO_FACE = "no_face"
 DROP_DUPLICATE = "duplicate"
 CHIN_MARGIN = 0.1
 """Fraction of the Haar box height added below it to reach the chin (as ``lipsync.boxes`` does)."""
+DETECT_SIDE = 1024
+"""Photos whose longer side is larger are searched for faces at this size (the box is scaled
+back and the crop taken from the full-size photo): a 12-megapixel photo costs no more than a 1 MP one."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,21 @@ def face_crop_box(shape: tuple[int, ...], face: tuple[int, int, int, int], margi
 def find_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     """The main face of ``image`` (uint8 ``[H, W, 3]`` RGB) as ``(x1, y1, x2, y2)`` down to the
     chin, or ``None``; see the module docstring for which face when there are several."""
-    faces = detect_faces(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInputError(f"a photo must be uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}")
+    h, w = image.shape[:2]
+    scale = min(1.0, DETECT_SIDE / max(h, w))
+    small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                  interpolation=cv2.INTER_AREA)
+    faces = detect_faces(small)
     if not faces:
         return None
     face = faces[0]
     if len(faces) > 1:
-        face = next((f for f in faces if face_layout(image, f).eyes_refined), faces[0])
-    chin = face.y + face.h + int(round(CHIN_MARGIN * face.h))
-    return face.x, face.y, face.x + face.w, min(int(image.shape[0]), chin)
+        face = next((f for f in faces if face_layout(small, f).eyes_refined), faces[0])
+    chin = face.y + face.h + CHIN_MARGIN * face.h
+    x1, y1, x2, y2 = (int(round(v / scale)) for v in (face.x, face.y, face.x + face.w, chin))
+    return x1, y1, min(w, x2), min(h, y2)
 
 
 def crop_face(image: np.ndarray, settings: DatasetSettings = DatasetSettings()) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -170,12 +181,13 @@ def hash_distance(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
 
-def prepare_dataset(images: list[np.ndarray], names: list[str] | None = None,
+def prepare_dataset(images: Iterable[np.ndarray], names: list[str] | None = None,
                     settings: DatasetSettings = DatasetSettings()) -> PreparedDataset:
     """Turn photos of one character into training crops.
 
     Args:
-        images: uint8 ``[H, W, 3]`` RGB photos (any sizes).
+        images: uint8 ``[H, W, 3]`` RGB photos (any sizes); any iterable, consumed once, so a
+            generator reading files keeps one full-size photo in memory at a time.
         names: one label per photo for the report (default ``photo 1``, ``photo 2``, ...).
         settings: resolution, margin, duplicate threshold, flips.
 
@@ -186,12 +198,15 @@ def prepare_dataset(images: list[np.ndarray], names: list[str] | None = None,
     Raises:
         InvalidInputError: a photo is not uint8 RGB, or ``names`` has another length.
     """
-    names = list(names) if names is not None else [f"photo {i + 1}" for i in range(len(images))]
-    if len(names) != len(images):
-        raise InvalidInputError(f"{len(names)} names for {len(images)} photos")
+    given = list(names) if names is not None else None
+    names = []
     out = PreparedDataset()
     hashes: list[tuple[int, int]] = []  # (hash, photo index) of the kept crops
-    for index, (image, name) in enumerate(zip(images, names)):
+    for index, image in enumerate(images):
+        if given is not None and index >= len(given):
+            raise InvalidInputError(f"{len(given)} names for more photos")
+        name = given[index] if given is not None else f"photo {index + 1}"
+        names.append(name)
         try:
             crop, box = crop_face(image, settings)
         except NoFaceDetectedError as err:
@@ -212,4 +227,6 @@ def prepare_dataset(images: list[np.ndarray], names: list[str] | None = None,
             out.images.append(np.ascontiguousarray(crop[:, ::-1]))
             out.sources.append(index)
             out.flipped.append(True)
+    if given is not None and len(names) != len(given):
+        raise InvalidInputError(f"{len(given)} names for {len(names)} photos")
     return out
