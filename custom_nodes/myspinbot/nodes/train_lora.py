@@ -63,6 +63,15 @@ def _progress_text(node_id: str | None, text: str) -> None:
         instance.send_progress_text(text, node_id)
 
 
+def _interruptible(photos):
+    """The photos, with ComfyUI's interrupt checked before each (face search takes a while per photo)."""
+    import comfy.model_management as mm
+
+    for photo in photos:
+        mm.throw_exception_if_processing_interrupted()
+        yield photo
+
+
 class TrainCharacterLora(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -158,7 +167,7 @@ class TrainCharacterLora(io.ComfyNode):
         names += [f.name for f in files]
         if not names:
             raise InvalidInputError("connect images or name a folder under input/ with photos of the character")
-        photos = itertools.chain((image_to_uint8(images, i) for i in range(count)), iter_photos(files))
+        photos = _interruptible(itertools.chain((image_to_uint8(images, i) for i in range(count)), iter_photos(files)))
         prepared = prepare_dataset(photos, names, DatasetSettings(resolution=int(resolution), margin=float(margin),
                                                                   flip=bool(flip)))
         report = prepared.report()
