@@ -28,9 +28,10 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.script_writer import ScriptWriterOllama
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
+        from .nodes.train_lora import TrainCharacterLora
         from .nodes.upscale_video import UpscaleVideo
         from .nodes.voice_clone import VoiceCloneF5
         from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
         return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
-                LoadWav2Lip, LipSyncWav2Lip, LipSyncScore]
+                LoadWav2Lip, LipSyncWav2Lip, LipSyncScore, TrainCharacterLora]
