@@ -1,5 +1,9 @@
-"""``JobStore``: the job service's database (``db.Database``, in ComfyUI's user directory) and its
-repositories, with the operations that span table families (deleting or expiring a job).
+"""``JobStore``: the job service's database and its repositories, with the operations that span
+table families (deleting or expiring a job).
+
+The database is ``db.Database`` (SQLite, in ComfyUI's user directory: the embedded default) or
+``pg_db.PgDatabase`` (PostgreSQL, shared by several servers: ``MYSPINBOT_DATABASE_URL``); the
+repositories run the same statements on both.
 
 The single-table methods delegate to the repositories in ``repos/`` and keep the names the job
 service, recovery, retention and reconciliation call.
@@ -25,11 +29,11 @@ __all__ = ["IdempotencyRecord", "JobStore", "PromptRecord"]
 class JobStore:
     """Jobs, prompts, idempotency keys, assets, pending uploads and webhook rows over one connection.
 
-    ``source``: a database file (opened, created or migrated here; ``":memory:"`` for a private
-    one) or an open ``Database``. Safe to share between threads."""
+    ``source``: a SQLite file (opened, created or migrated here; ``":memory:"`` for a private
+    one) or an open ``Database`` / ``PgDatabase``. Safe to share between threads."""
 
     def __init__(self, source: Database | Path | str):
-        self.db = source if isinstance(source, Database) else Database(source)
+        self.db = Database(source) if isinstance(source, (Path, str)) else source
         self.path = self.db.path
         self.jobs = JobsRepo(self.db)
         self.prompts = PromptsRepo(self.db)
