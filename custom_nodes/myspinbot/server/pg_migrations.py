@@ -99,12 +99,12 @@ def _list_indexes(conn: Any) -> None:
 
 # --- 2 → 3: claims of a shared queue (repos/claims.py) -------------------------------------
 # ``attempt``: how often a server claimed the job (the fencing token of its writes); ``worker``:
-# the server holding it (NULL: nobody); ``lease_until``: the database clock (Unix s) until which
-# that claim holds unless renewed.
+# the server that claimed it last; ``lease_until``: the database clock (Unix s) until which that
+# claim holds unless renewed (NULL: nobody holds the job).
 _CLAIMS = (
     "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0, ADD COLUMN worker TEXT, "
     "ADD COLUMN lease_until DOUBLE PRECISION",
-    "CREATE INDEX jobs_by_lease ON jobs(lease_until) WHERE worker IS NOT NULL",
+    "CREATE INDEX jobs_by_lease ON jobs(lease_until) WHERE lease_until IS NOT NULL",
 )
 
 
