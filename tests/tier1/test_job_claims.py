@@ -200,3 +200,53 @@ async def test_cancel_of_a_claimed_job_still_pending_on_its_server_ends_it_at_th
     assert b.service.cancel(job_id).status == CANCELING
     await a.queue.tick()
     assert a.host.pending == [] and a.store.get(job_id).status == CANCELED and a.store.held() == []
+
+
+# --- two servers composed as production composes them (server.app.compose) -----------------------
+
+async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_client, postgres_url, tmp_path, fixtures_dir):
+    import asyncio
+
+    import aiohttp
+
+    from fake_host import compose_app
+
+    def settings(name: str) -> Settings:
+        return Settings(database_url=postgres_url, server_id=name, claim_poll_s=0.05, lease_s=5.0)
+
+    host_a, host_b = FakeHost(tmp_path / "a"), FakeHost(tmp_path / "b")
+    host_a.pending.append("a-busy")  # a's ComfyUI is busy with something else: b must take the job
+    api_a, api_b = compose_app(host_a, settings("a")), compose_app(host_b, settings("b"))
+    assert api_a.shared_queue.worker == "a" and api_b.shared_queue.worker == "b"
+    client_a, client_b = await aiohttp_client(api_a.app), await aiohttp_client(api_b.app)
+    try:
+        data = aiohttp.FormData()
+        data.add_field("pipeline", "lite")
+        data.add_field("portrait", (fixtures_dir / "portrait_astronaut.png").read_bytes(), filename="me.png",
+                       content_type="image/png")
+        data.add_field("audio", (fixtures_dir / "speech_front_left.wav").read_bytes(), filename="speech.wav",
+                       content_type="audio/wav")
+        r = await client_a.post("/myspinbot/jobs", data=data)
+        assert r.status == 202, await r.text()
+        job_id = (await r.json())["id"]
+        for _ in range(200):
+            if job_id in host_b.pending:
+                break
+            await asyncio.sleep(0.025)
+        assert host_b.pending == [job_id] and job_id not in host_a.prompts
+        assert api_b.store.claims.current(job_id).worker == "b"
+
+        prompt = host_b.prompts[job_id]
+        saver = next(n for n, node in prompt.items() if node.get("_meta", {}).get("title") == "Save video")
+        host_b.run_success(job_id, {saver: b"fake mp4 bytes"})
+        seen_a = await (await client_a.get(f"/myspinbot/jobs/{job_id}")).json()
+        seen_b = await (await client_b.get(f"/myspinbot/jobs/{job_id}")).json()
+        assert seen_a["status"] == "succeeded" and seen_a == seen_b
+        list_a = await (await client_a.get("/myspinbot/jobs")).json()
+        list_b = await (await client_b.get("/myspinbot/jobs")).json()
+        assert list_a == list_b and [j["id"] for j in list_a["jobs"]] == [job_id]
+    finally:
+        await client_a.close()
+        await client_b.close()
+        api_a.store.close()
+        api_b.store.close()

@@ -25,10 +25,12 @@ from ..models.preflight import require
 from .guard import Access, add_session_routes, setup_access
 from .host import Host
 from .jobs import JobService
+from .jobs.claiming import SharedQueue, install_shared
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
 from .reconcile import QueueReconciler
+from .pg_db import PgDatabase
 from .recovery import JobRecovery, Recovered, install
 from .registry import RouteRegistry
 from .retention import Retention
@@ -74,6 +76,8 @@ class Api:
     recovered: Recovered
     retention: Retention
     reconciler: QueueReconciler
+    shared_queue: SharedQueue | None = None
+    """With ``MYSPINBOT_DATABASE_URL``: this server's side of the queue it shares (else None)."""
 
     @property
     def store(self) -> JobStore:
@@ -112,17 +116,25 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
             except ModelsMissingError as err:
                 raise api_error(err) from None
 
-    store = JobStore(store_path(host.user_dir))
+    database = PgDatabase(settings.database_url) if settings.database_url else store_path(host.user_dir)
+    store = JobStore(database)
     service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models)
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
-    # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
-    # server starts; finished jobs past their retention expire then and periodically.
     recovery = JobRecovery(service)
-    recovered = recovery.recover()
     retention = Retention.from_settings(service, settings)
-    reconciler = install(app, recovery, retention)
+    shared_queue = None
+    if service.shared:
+        # The queue is the database's, not this ComfyUI's: no restart recovery or queue
+        # reconciliation here (another server may run any job); expired leases are reclaimed.
+        recovered, reconciler = Recovered(), QueueReconciler(service)
+        shared_queue = install_shared(app, SharedQueue.from_settings(service, settings), retention)
+    else:
+        # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when
+        # the server starts; finished jobs past their retention expire then and periodically.
+        recovered = recovery.recover()
+        reconciler = install(app, recovery, retention)
 
     registry = RouteRegistry(routes)
     add_routes(registry, service, webhooks=access.webhooks, metrics=access.metrics)
@@ -131,4 +143,4 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
                          engines=models.engines)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
-    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler)
+    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue)

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, repr=False, description="postgresql://user:password@host:5432/db: keep the "
                                      "jobs in PostgreSQL, shared by every server given the same URL; unset: SQLite "
                                      "in ComfyUI's user directory")
+    server_id: str | None = Field(None, description="this server's name in a shared queue (unique among them); "
+                                  "default: host name and process id")
+    lease_s: float = Field(30.0, gt=0, allow_inf_nan=False, description="how long a server's claim on a job holds "
+                           "without a heartbeat; after it another server takes the job over")
+    claim_poll_s: float = Field(2.0, gt=0, allow_inf_nan=False, description="how often a server of a shared queue "
+                                "renews its claims, reclaims expired ones and, when idle, claims a job")
+    max_attempts: int = Field(3, ge=1, description="claims a job of a shared queue may get before it fails lost_worker")
 
     # --- queue (jobs/service.py, reconcile.py) ------------------------------------------
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")

@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,10 @@ from .lifecycle import RECLAIMED_MESSAGE
 from .tracking import Run
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ..retention import Retention
+    from ..settings import Settings
     from .service import JobService
 
 log = logging.getLogger("myspinbot.jobs")
@@ -65,6 +71,13 @@ class SharedQueue:
         self.worker, self.lease_s, self.poll_s, self.max_attempts = worker, lease_s, poll_s, max_attempts
         self.pipelines = pipelines if pipelines is not None else tuple(sorted(service.pipelines))
         self._task: asyncio.Task | None = None
+
+    @classmethod
+    def from_settings(cls, service: "JobService", settings: "Settings") -> "SharedQueue":
+        """``MYSPINBOT_SERVER_ID`` (default: host name and process id), ``_LEASE_S``, ``_CLAIM_POLL_S``, ``_MAX_ATTEMPTS``."""
+        worker = settings.server_id or f"{socket.gethostname()}-{os.getpid()}"
+        return cls(service, worker, lease_s=settings.lease_s, poll_s=settings.claim_poll_s,
+                   max_attempts=settings.max_attempts)
 
     # --- the three steps (synchronous: database only) ------------------------------------
     def claim(self) -> tuple[Job, Claim] | None:
@@ -197,3 +210,21 @@ class SharedQueue:
             except Exception:  # the database may be down for a while: try again next round
                 log.exception("myspinbot: the shared job queue round failed")
             await asyncio.sleep(self.poll_s)
+
+
+def install_shared(app: "web.Application", queue: SharedQueue, retention: "Retention | None" = None) -> SharedQueue:
+    """Start ``queue`` (and ``retention``) when ``app`` starts, stop them when it shuts down."""
+
+    async def on_startup(_app: object) -> None:
+        queue.start()
+        if retention is not None:
+            retention.start()
+
+    async def on_cleanup(_app: object) -> None:
+        await queue.stop()
+        if retention is not None:
+            await retention.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return queue
