@@ -250,3 +250,53 @@ async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_clie
         await client_b.close()
         api_a.store.close()
         api_b.store.close()
+
+
+# --- webhook deliveries: one server takes each due delivery ---------------------------------------
+
+def test_a_due_webhook_delivery_is_leased_by_exactly_one_server(servers):
+    from myspinbot.server.webhook_store import PENDING, Delivery
+
+    a, b = servers("a"), servers("b")
+    deliveries = [Delivery(f"msg_{n:02d}", "job", "job.status", "https://example.com/hook", "{}", 0, 10.0, PENDING,
+                           None, None, 1.0, 1.0) for n in range(30)]
+    for delivery in deliveries:
+        a.store.webhooks.add_delivery(delivery)
+    won: list[tuple[str, str]] = []
+    start = threading.Barrier(4)
+
+    def take(server: Server) -> None:
+        start.wait()
+        for delivery in server.store.webhooks.due(20.0, 100):
+            if server.store.webhooks.lease(delivery.id, 100.0, due_by=20.0):
+                won.append((delivery.id, server.name))
+
+    threads = [threading.Thread(target=take, args=(s,)) for s in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(d for d, _ in won) == [d.id for d in deliveries]  # each one leased once
+    assert not a.store.webhooks.lease("msg_00", 200.0, due_by=20.0)  # leased: no longer due
+
+
+async def test_an_idle_server_claims_a_new_job_at_once_without_waiting_for_its_poll(servers):
+    import asyncio
+
+    a, b = servers("a", poll_s=60.0), servers("b", poll_s=60.0)
+    b.queue.start()
+    try:
+        for _ in range(200):
+            if b.queue._listener.listening.is_set():
+                break
+            await asyncio.sleep(0.025)
+        await asyncio.sleep(0.1)  # b's first round (nothing to claim) is over: it waits 60 s now
+        [job_id] = add_jobs(a.store, 1)
+        a.store.claims.announce(job_id)  # what submit does
+        for _ in range(200):
+            if job_id in b.host.pending:
+                break
+            await asyncio.sleep(0.025)
+        assert b.host.pending == [job_id]
+    finally:
+        await b.queue.stop()

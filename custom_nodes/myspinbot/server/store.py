@@ -87,6 +87,11 @@ class JobStore:
         """From now on this server's writes of ``claim.job_id`` are fenced by ``claim`` (``save``)."""
         self._held[claim.job_id] = claim
 
+    def rehold(self, claim: Claim) -> None:
+        """Replace the held claim of ``claim.job_id`` (renewed), unless the job stopped being held meanwhile."""
+        if claim.job_id in self._held:
+            self._held[claim.job_id] = claim
+
     def unhold(self, job_id: str) -> Claim | None:
         """Stop fencing the job's writes (finished, or no longer ours); returns the claim it had."""
         return self._held.pop(job_id, None)

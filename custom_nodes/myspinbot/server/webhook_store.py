@@ -131,11 +131,17 @@ class WebhookStore:
             conn.execute("DELETE FROM webhook_deliveries WHERE job_id = ?", (job_id,))
             conn.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
 
-    def lease(self, delivery_id: str, until: float) -> None:
+    def lease(self, delivery_id: str, until: float, due_by: float | None = None) -> bool:
         """Push a delivery's next attempt past ``until`` while it is being attempted, so a crash
-        mid-attempt retries it after the lease instead of never."""
+        mid-attempt retries it after the lease instead of never. With ``due_by``: only if it is
+        still pending and due by then, so of several servers sharing the database exactly one
+        takes it; returns whether this call leased it."""
         with self.db.transaction() as conn:
-            conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", (until, delivery_id))
+            if due_by is None:
+                return conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                                    (until, delivery_id)).rowcount == 1
+            return conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = ? "
+                                "AND next_attempt_at <= ?", (until, delivery_id, PENDING, due_by)).rowcount == 1
 
     def record_attempt(self, delivery: Delivery, attempt: Attempt, duration_s: float) -> None:
         status = {OUTCOME_DELIVERED: DELIVERED, OUTCOME_RETRY: PENDING}.get(attempt.outcome, FAILED_FOR_GOOD)

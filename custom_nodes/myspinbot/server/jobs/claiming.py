@@ -15,8 +15,11 @@ no server's ComfyUI gets it until a server claims it. ``SharedQueue.tick`` (ever
    pipelines this server has) and queue its stored prompt here, followed by the tracker like any
    job. Every write for it is fenced by the claim (``JobStore.save``, ``repos/claims.py``).
 
+A round also runs at once when a job becomes claimable anywhere (``LISTEN``: ``pg_listen.py``;
+submit and reclaim notify) and when a job ends here.
+
 Status changes go through ``JobLifecycle``; the claim columns through ``ClaimsRepo``. Runs on
-the event loop's thread.
+the event loop's thread, except the heartbeat and the claim (database only: in a worker thread).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..events import STATUS
 from ..host import INTERRUPTED
 from ..model import CANCELING, TERMINAL, Job
+from ..pg_listen import QUEUE_CHANNEL, Listener
 from ..progress import initial_detail
 from ..store import Claim, LeaseLost
 from .lifecycle import RECLAIMED_MESSAGE
@@ -71,6 +76,8 @@ class SharedQueue:
         self.worker, self.lease_s, self.poll_s, self.max_attempts = worker, lease_s, poll_s, max_attempts
         self.pipelines = pipelines if pipelines is not None else tuple(sorted(service.pipelines))
         self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._listener: Listener | None = None
 
     @classmethod
     def from_settings(cls, service: "JobService", settings: "Settings") -> "SharedQueue":
@@ -100,8 +107,7 @@ class SharedQueue:
                 self.store.unhold(claim.job_id)
                 lost.append(claim.job_id)
                 continue
-            if self.store.unhold(claim.job_id) is not None:  # not finished in between
-                self.store.hold(renewed[0])
+            self.store.rehold(renewed[0])
             if renewed[1] == CANCELING:
                 canceling.append(claim.job_id)
         return lost, canceling
@@ -121,6 +127,7 @@ class SharedQueue:
                     done.abandoned.append(job.id)
                 else:
                     lifecycle.requeue(job, self._fresh_detail(job), message=RECLAIMED_MESSAGE)
+                    self.claims.announce(job.id)
                     done.requeued.append(job.id)
                 self.claims.drop_lease(job.id)
         if done.requeued or done.abandoned or done.canceled:
@@ -145,7 +152,8 @@ class SharedQueue:
     async def tick(self) -> Job | None:
         """Heartbeat, reclaim, and claim one job if this server's ComfyUI is idle; returns the job queued here."""
         host, tracking = self.service.host, self.service.tracking
-        lost, canceling = self.heartbeat()
+        # Off the event loop: a database that is slow or down must not stall ComfyUI's loop here.
+        lost, canceling = await asyncio.to_thread(self.heartbeat)
         for job_id in lost:
             log.warning("myspinbot: job %s: this server's claim was lost; stopping its prompt here", job_id)
             tracking.forget(job_id)
@@ -161,7 +169,7 @@ class SharedQueue:
         self.reclaim()
         if host.active_prompts() or self.store.held():
             return None
-        got = self.claim()
+        got = await asyncio.to_thread(self.claim)
         if got is None:
             return None
         job, claim = got
@@ -192,24 +200,41 @@ class SharedQueue:
         return job
 
     def start(self) -> None:
-        """Run ``tick`` every ``poll_s`` on the running loop until ``stop``."""
+        """Run ``tick`` every ``poll_s``, and at once when a job becomes claimable (``LISTEN``),
+        on the running loop until ``stop``."""
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="myspinbot-shared-queue")
+            loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._listener = Listener(self.store.db.url, QUEUE_CHANNEL,
+                                      lambda _payload: loop.call_soon_threadsafe(self._wake.set))
+            self._listener.start()
+            self.service.events.listen(self._on_event)
+            self._task = loop.create_task(self._loop(), name="myspinbot-shared-queue")
+
+    def _on_event(self, event) -> None:
+        if event.kind == STATUS and event.job.status in TERMINAL and self._wake is not None:
+            self._wake.set()  # a job ended here: this ComfyUI may be idle now
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        listener, self._listener = self._listener, None
+        self.service.events.unlisten(self._on_event)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
 
     async def _loop(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 await self.tick()
             except Exception:  # the database may be down for a while: try again next round
                 log.exception("myspinbot: the shared job queue round failed")
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
 
 def install_shared(app: "web.Application", queue: SharedQueue, retention: "Retention | None" = None) -> SharedQueue:

@@ -120,6 +120,7 @@ class JobService:
                                             {n: s.name for n, s in run.node_stages.items()}))
         if self.shared:  # a server of the shared queue claims it when its ComfyUI is idle (claiming.py)
             self.tracking.forget(job_id)
+            self.store.claims.announce(job_id)
             return job
         try:
             await self.host.enqueue(job_id, built.prompt)

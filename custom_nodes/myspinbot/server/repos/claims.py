@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..model import CANCELING, QUEUED, RUNNING, TERMINAL, Job
+from ..pg_listen import QUEUE_CHANNEL, notify
 from .jobs import COLUMNS, _to_job, _to_row
 
 DB_NOW = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
@@ -100,6 +101,12 @@ class ClaimsRepo:
             rows = conn.execute(f"SELECT {_SELECT} FROM jobs WHERE lease_until < {DB_NOW} AND status IN ({marks}) "
                                 "ORDER BY lease_until LIMIT ? FOR UPDATE SKIP LOCKED", (*LIVE, limit)).fetchall()
         return [_split(r) for r in rows]
+
+    def announce(self, job_id: str) -> None:
+        """Tell the listening servers a job can be claimed (``pg_listen.QUEUE_CHANNEL``; sent when
+        the enclosing transaction, if any, commits)."""
+        with self.db.transaction() as conn:
+            notify(conn, QUEUE_CHANNEL, job_id)
 
     def drop_lease(self, job_id: str) -> None:
         """Nobody holds the job any more (a queued one can be claimed again)."""
