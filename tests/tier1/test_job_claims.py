@@ -236,9 +236,26 @@ async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_clie
         assert host_b.pending == [job_id] and job_id not in host_a.prompts
         assert api_b.store.claims.current(job_id).worker == "b"
 
+        # a's event stream of the job follows it although b runs it (NOTIFY: jobs/event_relay.py)
+        from test_job_events import drain, next_event
+
+        for _ in range(200):
+            if api_a.event_relay.listening:
+                break
+            await asyncio.sleep(0.025)
+        stream = await client_a.get(f"/myspinbot/jobs/{job_id}/events")
+        assert (await next_event(stream))[0] == "snapshot"
+        host_b.emit("execution_start", prompt_id=job_id)
+        kind, status = await next_event(stream)
+        assert (kind, status["status"]) == ("status", "running")
+
         prompt = host_b.prompts[job_id]
         saver = next(n for n, node in prompt.items() if node.get("_meta", {}).get("title") == "Save video")
         host_b.run_success(job_id, {saver: b"fake mp4 bytes"})
+        rest = await drain(stream, 3.0)
+        assert rest[-1][0] == "status" and rest[-1][1]["status"] == "succeeded", rest
+        assert "output" in [k for k, _ in rest]
+        assert await next_event(stream) is None  # a closed the stream at the final status
         seen_a = await (await client_a.get(f"/myspinbot/jobs/{job_id}")).json()
         seen_b = await (await client_b.get(f"/myspinbot/jobs/{job_id}")).json()
         assert seen_a["status"] == "succeeded" and seen_a == seen_b

@@ -26,6 +26,7 @@ from .guard import Access, add_session_routes, setup_access
 from .host import Host
 from .jobs import JobService
 from .jobs.claiming import SharedQueue, install_shared
+from .jobs.event_relay import EventRelay
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
@@ -78,6 +79,8 @@ class Api:
     reconciler: QueueReconciler
     shared_queue: SharedQueue | None = None
     """With ``MYSPINBOT_DATABASE_URL``: this server's side of the queue it shares (else None)."""
+    event_relay: EventRelay | None = None
+    """With ``MYSPINBOT_DATABASE_URL``: job events to and from the other servers (else None)."""
 
     @property
     def store(self) -> JobStore:
@@ -124,12 +127,14 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
     recovery = JobRecovery(service)
     retention = Retention.from_settings(service, settings)
-    shared_queue = None
+    shared_queue = relay = None
     if service.shared:
         # The queue is the database's, not this ComfyUI's: no restart recovery or queue
         # reconciliation here (another server may run any job); expired leases are reclaimed.
         recovered, reconciler = Recovered(), QueueReconciler(service)
-        shared_queue = install_shared(app, SharedQueue.from_settings(service, settings), retention)
+        shared_queue = SharedQueue.from_settings(service, settings)
+        relay = EventRelay(service, shared_queue.worker)
+        install_shared(app, shared_queue, retention, relay)
     else:
         # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when
         # the server starts; finished jobs past their retention expire then and periodically.
@@ -143,4 +148,5 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
                          engines=models.engines)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
-    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue)
+    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue,
+               relay)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from ..retention import Retention
     from ..settings import Settings
+    from .event_relay import EventRelay
     from .service import JobService
 
 log = logging.getLogger("myspinbot.jobs")
@@ -237,10 +238,13 @@ class SharedQueue:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
 
-def install_shared(app: "web.Application", queue: SharedQueue, retention: "Retention | None" = None) -> SharedQueue:
-    """Start ``queue`` (and ``retention``) when ``app`` starts, stop them when it shuts down."""
+def install_shared(app: "web.Application", queue: SharedQueue, retention: "Retention | None" = None,
+                   relay: "EventRelay | None" = None) -> SharedQueue:
+    """Start ``queue`` (and ``retention``, ``relay``) when ``app`` starts, stop them when it shuts down."""
 
     async def on_startup(_app: object) -> None:
+        if relay is not None:
+            relay.start()
         queue.start()
         if retention is not None:
             retention.start()
@@ -249,6 +253,8 @@ def install_shared(app: "web.Application", queue: SharedQueue, retention: "Reten
         await queue.stop()
         if retention is not None:
             await retention.stop()
+        if relay is not None:
+            await relay.stop()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
