@@ -317,3 +317,32 @@ async def test_an_idle_server_claims_a_new_job_at_once_without_waiting_for_its_p
         assert b.host.pending == [job_id]
     finally:
         await b.queue.stop()
+
+
+def test_servers_sweeping_retention_at_once_expire_each_job_once(servers):
+    from myspinbot.server.events import STATUS
+    from myspinbot.server.model import EXPIRED
+    from myspinbot.server.retention import Retention
+
+    a, b = servers("a"), servers("b")
+    ids = [f"old-{n:03d}" for n in range(40)]
+    with a.store.db.transaction():
+        for job_id in ids:
+            a.store.save(Job(id=job_id, pipeline="lite", status=SUCCEEDED, created_at=1.0, completed_at=2.0))
+    expired_events: list[str] = []
+    for server in (a, b):
+        server.service.events.listen(lambda e: expired_events.append(e.job.id) if e.kind == STATUS else None)
+    swept: list[list[str]] = []
+    start = threading.Barrier(2)
+
+    def sweep(server: Server) -> None:
+        start.wait()
+        swept.append(Retention(server.service, days=1).sweep())
+
+    threads = [threading.Thread(target=sweep, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(swept[0] + swept[1]) == ids and sorted(expired_events) == ids  # once each, in all
+    assert {j.status for j in a.store.page(limit=100)} == {EXPIRED}

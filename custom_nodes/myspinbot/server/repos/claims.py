@@ -83,6 +83,15 @@ class ClaimsRepo:
                                 (*values, claim.job_id, claim.attempt, claim.worker)).rowcount
         return done == 1
 
+    def lock(self, job_id: str) -> Job | None:
+        """The job, its row locked (``FOR UPDATE``) until the enclosing transaction ends: a change
+        decided on it cannot race another server's (call it inside ``db.transaction()``)."""
+        with self.db.read() as conn:
+            if not conn.in_transaction:
+                raise RuntimeError("ClaimsRepo.lock locks a row: call it inside db.transaction()")
+            row = conn.execute(f"SELECT {_SELECT} FROM jobs WHERE id = ? FOR UPDATE", (job_id,)).fetchone()
+        return _split(row)[0] if row else None
+
     def current(self, job_id: str) -> Claim | None:
         """Who holds the job now (None: nobody, or no such job)."""
         with self.db.read() as conn:
