@@ -346,3 +346,76 @@ def test_servers_sweeping_retention_at_once_expire_each_job_once(servers):
         t.join(60)
     assert sorted(swept[0] + swept[1]) == ids and sorted(expired_events) == ids  # once each, in all
     assert {j.status for j in a.store.page(limit=100)} == {EXPIRED}
+
+
+# --- the database goes away and comes back ---------------------------------------------------------
+
+async def test_while_the_database_is_down_the_api_answers_503_and_resumes_when_it_is_back(aiohttp_client, tmp_path,
+                                                                                            fixtures_dir):
+    import asyncio
+
+    from fake_host import compose_app
+    from pg_server import PostgresServer
+
+    own = PostgresServer().start()  # this test stops it: not the session's server
+    api = None
+    try:
+        host = FakeHost(tmp_path / "a")
+        api = compose_app(host, Settings(database_url=own.create_database(), server_id="a", claim_poll_s=0.05))
+        client = await aiohttp_client(api.app)
+        assert (await client.get("/myspinbot/jobs")).status == 200
+
+        await asyncio.to_thread(own.pause)
+        started = time.monotonic()
+        answers = [await client.get("/myspinbot/jobs") for _ in range(3)]
+        assert [r.status for r in answers] == [503, 503, 503]
+        body = await answers[-1].json()
+        assert body["error"]["code"] == "database_unavailable" and answers[-1].headers["Retry-After"] == "5"
+        assert time.monotonic() - started < 3.0  # answered at once, not after a connection timeout
+        r = await client.get("/myspinbot/health")
+        assert r.status == 200  # ComfyUI and the pack keep serving what needs no database
+
+        await asyncio.to_thread(own.resume)
+        for _ in range(100):
+            r = await client.get("/myspinbot/jobs")
+            if r.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert r.status == 200
+        data = aiohttp_form(fixtures_dir)
+        r = await client.post("/myspinbot/jobs", data=data)
+        assert r.status == 202, await r.text()
+        job_id = (await r.json())["id"]
+        for _ in range(100):  # and the shared queue runs again: this idle server claims it
+            if job_id in host.pending:
+                break
+            await asyncio.sleep(0.05)
+        assert host.pending == [job_id]
+    finally:
+        if api is not None:
+            api.store.close()
+        own.stop()
+
+
+def aiohttp_form(fixtures_dir):
+    import aiohttp
+
+    data = aiohttp.FormData()
+    data.add_field("pipeline", "lite")
+    data.add_field("portrait", (fixtures_dir / "portrait_astronaut.png").read_bytes(), filename="me.png",
+                   content_type="image/png")
+    data.add_field("audio", (fixtures_dir / "speech_front_left.wav").read_bytes(), filename="speech.wav",
+                   content_type="audio/wav")
+    return data
+
+
+async def test_a_held_job_whose_run_ended_unrecorded_is_given_up_and_runs_again(servers):
+    a = servers("a")
+    [job_id] = add_jobs(a.store, 1)
+    await a.queue.tick()
+    # ComfyUI finished the prompt while the database was down: the tracker could not record it
+    a.service.tracking.forget(job_id)
+    a.host.pending.clear()
+    await a.queue.tick()  # given up, reclaimed (queued again) and, this server being idle, claimed again
+    assert a.store.claims.current(job_id).attempt == 2 and a.host.pending == [job_id]
+    assert a.store.get(job_id).message == RECLAIMED_MESSAGE

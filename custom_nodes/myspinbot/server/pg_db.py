@@ -18,15 +18,24 @@ psycopg is imported when a ``PgDatabase`` is opened, never by the embedded SQLit
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from ..errors import DatabaseUnavailableError
 from .pg_migrations import PG_MIGRATIONS, PgMigration, migrate
 
+log = logging.getLogger("myspinbot.db")
+
 CONNECT_TIMEOUT_S = 10.0
-"""How long opening the pool, or waiting for a free connection of it, may take before an error."""
+"""How long opening the pool at start may take before an error."""
+WAIT_S = 5.0
+"""How long a call waits for a free connection of the pool (all busy) before an error."""
+PROBE_S = 1.0
+"""While the database is unreachable: how often a background probe tries to connect."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -71,7 +80,11 @@ class PgDatabase:
     Opening applies the pending ``migrations`` (default: all of ``PG_MIGRATIONS``). Raises
     ``migrations.SchemaTooNew`` when the database was written by a newer schema than this code
     knows, ``psycopg.OperationalError`` / ``psycopg_pool.PoolTimeout`` when it cannot be reached
-    within ``timeout_s``. Safe to share between threads (each thread gets its own connection)."""
+    within ``timeout_s``. Safe to share between threads (each thread gets its own connection).
+
+    Once open, losing the server raises ``DatabaseUnavailableError`` (the API's 503): the first
+    call that finds a connection broken marks the database down, and from then on every call
+    fails at once, without waiting, until a background probe connects again (every ``PROBE_S``)."""
 
     backend = "postgresql"
     path = None  # no file: ``JobStore.path`` is None on PostgreSQL
@@ -82,8 +95,11 @@ class PgDatabase:
 
         self.url = url
         self._local = threading.local()
-        self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False,
-                                    kwargs={"autocommit": True}, name="myspinbot")
+        self._down_since: float | None = None  # monotonic time the database was found unreachable
+        self._down_lock = threading.Lock()
+        self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=WAIT_S, open=False,
+                                    kwargs={"autocommit": True}, name="myspinbot",
+                                    check=ConnectionPool.check_connection)
         try:
             self._pool.open(wait=True, timeout=timeout_s)
             with self.transaction() as conn:
@@ -92,6 +108,11 @@ class PgDatabase:
             self._pool.close()
             raise
 
+    @property
+    def available(self) -> bool:
+        """False while the database is marked unreachable."""
+        return self._down_since is None
+
     @contextmanager
     def _connection(self) -> Iterator[PgConnection]:
         """This thread's connection: the one an enclosing block holds, else one of the pool."""
@@ -99,12 +120,55 @@ class PgDatabase:
         if held is not None:
             yield held
             return
-        with self._pool.connection() as raw:
-            self._local.conn = PgConnection(raw)
-            try:
-                yield self._local.conn
-            finally:
-                self._local.conn = None
+        import psycopg
+
+        if self._down_since is not None:
+            raise DatabaseUnavailableError(f"the job database has been unreachable for "
+                                           f"{time.monotonic() - self._down_since:.0f} s; retry shortly")
+        raw = None
+        try:
+            with self._pool.connection() as raw:
+                self._local.conn = PgConnection(raw)
+                try:
+                    yield self._local.conn
+                finally:
+                    self._local.conn = None
+        except psycopg.OperationalError as err:  # PoolTimeout included
+            from psycopg_pool import PoolTimeout
+
+            if raw is None and not isinstance(err, PoolTimeout) or raw is not None and not raw.broken:
+                raise  # a failing statement on a healthy connection (a lock timeout, a deadlock)
+            if raw is None and self._pool.get_stats().get("pool_available", 0) == 0 and self._probe_ok():
+                raise  # every connection busy, the server answers: a slow database, not a lost one
+            raise self._mark_down(err) from err
+
+    def _probe_ok(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.url, connect_timeout=2).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def _mark_down(self, err: Exception) -> DatabaseUnavailableError:
+        with self._down_lock:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("myspinbot: the job database is unreachable (%s); answering 503 until it is back", err)
+                threading.Thread(target=self._probe_until_up, name="myspinbot-db-probe", daemon=True).start()
+        return DatabaseUnavailableError("the job database cannot be reached; retry shortly")
+
+    def _probe_until_up(self) -> None:
+        while not self._probe_ok():
+            time.sleep(PROBE_S)
+            if self._pool.closed:
+                return
+        self._pool.check()  # drop the connections the outage broke
+        with self._down_lock:
+            down_s = time.monotonic() - (self._down_since or time.monotonic())
+            self._down_since = None
+        log.warning("myspinbot: the job database is reachable again (after %.1f s)", down_s)
 
     @contextmanager
     def read(self) -> Iterator[PgConnection]:

@@ -8,7 +8,9 @@ no server's ComfyUI gets it until a server claims it. ``SharedQueue.tick`` (ever
    by another server, or the lease ran out while this one stalled) is dropped and its prompt
    stopped here (that prompt only); a held job another server asked to cancel (``canceling``)
    has its prompt interrupted here, and the tracker then ends it ``canceled``.
-2. ``reclaim``: jobs of any server whose lease ran out go back to ``queued`` (a fresh attempt),
+2. ``reclaim``: a held job whose run ended here without its outcome recorded (the database was
+   down when it finished) is given up first; then jobs of any server whose lease ran out go back
+   to ``queued`` (a fresh attempt),
    or, after ``max_attempts`` claims, end ``failed`` with ``lost_worker``; a ``canceling`` one
    ends ``canceled``.
 3. ``claim``: when this server's ComfyUI queue is idle, claim the oldest queued job (of the
@@ -167,6 +169,7 @@ class SharedQueue:
                     with contextlib.suppress(LeaseLost):
                         self.service.lifecycle.cancel(job)
             # interrupted: the tracker ends it canceled when ComfyUI reports the interruption
+        self._give_up_orphans()
         self.reclaim()
         if host.active_prompts() or self.store.held():
             return None
@@ -175,6 +178,18 @@ class SharedQueue:
             return None
         job, claim = got
         return await self._start(job, claim)
+
+    def _give_up_orphans(self) -> None:
+        """A held job that ComfyUI no longer runs and the tracker no longer follows ended without
+        its outcome recorded (the database was down when it finished): give it up, so the
+        reclaim queues it again (another attempt) instead of holding it forever."""
+        active, tracking = self.service.host.active_prompts(), self.service.tracking
+        for claim in self.store.held():
+            if not tracking.tracks(claim.job_id) and claim.job_id not in active:
+                log.warning("myspinbot: job %s ended here without its outcome recorded; giving it up to run again",
+                            claim.job_id)
+                self.store.unhold(claim.job_id)
+                self.claims.expire_now(claim)
 
     async def _start(self, job: Job, claim: Claim) -> Job | None:
         run = self._run_for(job)

@@ -117,6 +117,12 @@ class ClaimsRepo:
         with self.db.transaction() as conn:
             notify(conn, QUEUE_CHANNEL, job_id)
 
+    def expire_now(self, claim: Claim) -> bool:
+        """End ``claim``'s lease now (its holder gives the job up): the next reclaim settles it."""
+        with self.db.transaction() as conn:
+            return conn.execute(f"UPDATE jobs SET lease_until = {DB_NOW} - 1 WHERE id = ? AND attempt = ? AND worker = ? "
+                                "AND lease_until IS NOT NULL", (claim.job_id, claim.attempt, claim.worker)).rowcount == 1
+
     def drop_lease(self, job_id: str) -> None:
         """Nobody holds the job any more (a queued one can be claimed again)."""
         with self.db.transaction() as conn:
