@@ -419,3 +419,20 @@ async def test_a_held_job_whose_run_ended_unrecorded_is_given_up_and_runs_again(
     await a.queue.tick()  # given up, reclaimed (queued again) and, this server being idle, claimed again
     assert a.store.claims.current(job_id).attempt == 2 and a.host.pending == [job_id]
     assert a.store.get(job_id).message == RECLAIMED_MESSAGE
+
+
+async def test_clearing_comfyuis_queue_cancels_the_held_job_only(servers):
+    import asyncio
+
+    from myspinbot.server.reconcile import REMOVED_MESSAGE
+
+    a, b = servers("a"), servers("b")
+    mine, theirs = add_jobs(a.store, 2)
+    a.queue.observe()
+    await a.queue.tick()
+    assert a.host.pending == [mine]
+    a.host.clear()  # core's Clear queue on a's ComfyUI
+    await asyncio.sleep(0.05)
+    job = b.store.get(mine)
+    assert (job.status, job.message) == (CANCELED, REMOVED_MESSAGE) and a.store.held() == []
+    assert b.store.get(theirs).status == QUEUED  # waiting in the database, untouched

@@ -83,7 +83,7 @@ def wait_all(proc: ComfyProcess, job_ids: list[str], timeout: float) -> dict[str
         for job_id in job_ids:
             if job_id not in done:
                 job = requests.get(f"{proc.url}/myspinbot/jobs/{job_id}", timeout=10).json()
-                if job["status"] in TERMINAL:
+                if job.get("status") in TERMINAL:  # (a 503 envelope while the database is away)
                     done[job_id] = job
         time.sleep(0.5)
     assert len(done) == len(job_ids), f"not finished after {timeout}s: {set(job_ids) - set(done)}\n{proc.log_tail()}"
@@ -174,3 +174,55 @@ def test_a_paused_servers_late_writes_are_refused(shared, fixtures_dir):
     assert "claim was lost" in paused.log_text() or "lost its lease" in paused.log_text(), paused.log_tail()
     assert paused.proc.poll() is None  # and it keeps serving
     assert requests.get(f"{paused.url}/myspinbot/jobs/{job_id}", timeout=10).json()["status"] == "succeeded"
+
+
+def wait_running(url: str, job_id: str, timeout: float = 60.0) -> str:
+    """Wait until the job runs somewhere; returns the server id running it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _, worker = rows(url, job_id)[job_id]
+        if status == "running":
+            return worker
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not running after {timeout}s: {rows(url, job_id)}")
+
+
+def test_cancel_from_one_server_stops_the_job_running_on_another_only(shared, fixtures_dir):
+    url, procs = shared
+    alive = [p for p in procs if p.proc.poll() is None]
+    target = submit(alive[0], fixtures_dir, seconds=12)
+    runner_id = wait_running(url, target)
+    runner = next(p for p in alive if p.extra_env["MYSPINBOT_SERVER_ID"] == runner_id)
+    other = next(p for p in alive if p is not runner)
+    bystander = submit(other, fixtures_dir)
+    r = requests.post(f"{other.url}/myspinbot/jobs/{target}/cancel", timeout=10)
+    assert r.status_code in (200, 202), r.text
+    asked = time.monotonic()
+    job = wait_all(other, [target], timeout=30.0)[target]
+    assert job["status"] == "canceled", job
+    # the runner's heartbeat (every MYSPINBOT_CLAIM_POLL_S) interrupts at ComfyUI's next check
+    assert time.monotonic() - asked < POLL_S + 5.0
+    assert wait_all(other, [bystander], timeout=120.0)[bystander]["status"] == "succeeded"
+
+
+def test_the_database_down_for_10_s_answers_503_and_everything_resumes(shared, fixtures_dir, postgres_server):
+    url, procs = shared
+    alive = [p for p in procs if p.proc.poll() is None]
+    job_id = submit(alive[0], fixtures_dir, seconds=12)
+    wait_running(url, job_id)
+    postgres_server.pause()
+    try:
+        down_at = time.monotonic()
+        answers = [requests.get(f"{p.url}/myspinbot/jobs/{job_id}", timeout=30) for p in alive]
+        assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
+        assert {a.json()["error"]["code"] for a in answers} == {"database_unavailable"}
+        assert all(requests.get(f"{p.url}/system_stats", timeout=10).status_code == 200 for p in alive)  # ComfyUI runs
+        time.sleep(max(0.0, 10.0 - (time.monotonic() - down_at)))
+    finally:
+        postgres_server.resume()
+    job = wait_all(alive[-1], [job_id], timeout=300.0)[job_id]
+    assert job["status"] == "succeeded", job
+    status, attempt, _ = rows(url, job_id)[job_id]
+    print(f"after the outage the job succeeded on attempt {attempt}")
+    fresh = submit(alive[0], fixtures_dir)  # and the queue works as before
+    assert wait_all(alive[0], [fresh], timeout=120.0)[fresh]["status"] == "succeeded"

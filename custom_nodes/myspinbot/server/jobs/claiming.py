@@ -81,6 +81,7 @@ class SharedQueue:
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._listener: Listener | None = None
+        self._observing = False
 
     @classmethod
     def from_settings(cls, service: "JobService", settings: "Settings") -> "SharedQueue":
@@ -225,7 +226,26 @@ class SharedQueue:
                                       lambda _payload: loop.call_soon_threadsafe(self._wake.set))
             self._listener.start()
             self.service.events.listen(self._on_event)
+            self.observe()
             self._task = loop.create_task(self._loop(), name="myspinbot-shared-queue")
+
+    def observe(self) -> None:
+        """Cancel a held job whose prompt is removed from this ComfyUI's queue (core's Clear queue
+        or delete), as a single server does (``reconcile.py``); removals of jobs not held here
+        (a lost claim's prompt this server stopped itself) change nothing."""
+        subscribe = getattr(self.service.host, "subscribe_removed", None)
+        if subscribe is not None and not self._observing:
+            self._observing = True
+            subscribe(self._on_removed)
+
+    def _on_removed(self, prompt_ids: list[str]) -> None:
+        from ..reconcile import REMOVED_MESSAGE
+
+        held = {claim.job_id for claim in self.store.held()}
+        for job_id in prompt_ids:
+            if job_id in held:
+                with contextlib.suppress(LeaseLost):
+                    self.service.cancel_lost(job_id, REMOVED_MESSAGE)
 
     def _on_event(self, event) -> None:
         if event.kind == STATUS and event.job.status in TERMINAL and self._wake is not None:
