@@ -136,10 +136,10 @@ class PgDatabase:
         except psycopg.OperationalError as err:  # PoolTimeout included
             from psycopg_pool import PoolTimeout
 
-            if raw is None and not isinstance(err, PoolTimeout) or raw is not None and not raw.broken:
+            if raw is not None and not raw.broken:
                 raise  # a failing statement on a healthy connection (a lock timeout, a deadlock)
-            if raw is None and self._pool.get_stats().get("pool_available", 0) == 0 and self._probe_ok():
-                raise  # every connection busy, the server answers: a slow database, not a lost one
+            if raw is None and (not isinstance(err, PoolTimeout) or self._probe_ok()):
+                raise  # no connection free in time while the server answers: a busy database, not a lost one
             raise self._mark_down(err) from err
 
     def _probe_ok(self) -> bool:
