@@ -190,7 +190,7 @@ def wait_running(url: str, job_id: str, timeout: float = 60.0) -> str:
 def test_cancel_from_one_server_stops_the_job_running_on_another_only(shared, fixtures_dir):
     url, procs = shared
     alive = [p for p in procs if p.proc.poll() is None]
-    target = submit(alive[0], fixtures_dir, seconds=12)
+    target = submit(alive[0], fixtures_dir, seconds=30)
     runner_id = wait_running(url, target)
     runner = next(p for p in alive if p.extra_env["MYSPINBOT_SERVER_ID"] == runner_id)
     other = next(p for p in alive if p is not runner)
@@ -199,7 +199,7 @@ def test_cancel_from_one_server_stops_the_job_running_on_another_only(shared, fi
     assert r.status_code in (200, 202), r.text
     asked = time.monotonic()
     job = wait_all(other, [target], timeout=30.0)[target]
-    assert job["status"] == "canceled", job
+    assert job["status"] == "canceled", (job, runner.log_tail(40))
     # the runner's heartbeat (every MYSPINBOT_CLAIM_POLL_S) interrupts at ComfyUI's next check
     assert time.monotonic() - asked < POLL_S + 5.0
     assert wait_all(other, [bystander], timeout=120.0)[bystander]["status"] == "succeeded"
