@@ -3,7 +3,8 @@
 schema is refused, a failing migration changes nothing, transactions nest as savepoints.
 
 The repositories' behaviour on both backends is checked by the tests that use ``open_store``
-(``test_job_db.py``, ``test_job_lifecycle.py``, ``test_job_list_queries.py``, ``test_job_claims.py``).
+(``test_job_db.py``, ``test_job_lifecycle.py``, ``test_job_list_queries.py``); the shared queue:
+``test_job_claims.py``, ``test_job_shared_queue.py``.
 """
 
 from __future__ import annotations
