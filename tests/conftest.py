@@ -15,6 +15,8 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 if str(PACKAGE_PARENT) not in sys.path:
     sys.path.insert(0, str(PACKAGE_PARENT))
 
+from backends import BACKENDS, new_store  # noqa: E402  (tests/ is on sys.path: pytest put it there)
+
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
@@ -22,3 +24,33 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.fail(f"real fixtures missing: expected {FIXTURES} (../shared/fixtures beside the repo)")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (``pg_server.py``); skips loudly without one."""
+    from pg_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def open_store(request, tmp_path):
+    """Opens new, empty job stores on one backend (the test runs once per backend); closed after."""
+    opened = []
+
+    def make():
+        opened.append(new_store(request.param, request, tmp_path / str(len(opened))))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()

@@ -112,6 +112,13 @@ class StorageError(MySpinBotError):
     code = "storage_unavailable"
 
 
+class DatabaseUnavailableError(MySpinBotError):
+    """The shared job database (PostgreSQL, ``MYSPINBOT_DATABASE_URL``) cannot be reached now; the
+    API answers 503 until it is back."""
+
+    code = "database_unavailable"
+
+
 def code_from_message(message: str | None, default: str = "execution_error", *,
                       exception_type: str | None = None) -> str:
     """The code of a pack error's message: a leading ``[code] `` as ``MySpinBotError`` writes it,

@@ -48,3 +48,13 @@ def service(api):
 async def client(aiohttp_client, api):
     """A client of ``api``'s app (started: recovery, retention, reconciler and webhooks run)."""
     return await aiohttp_client(api.app)
+
+
+@pytest.fixture
+def servers(postgres_url, tmp_path):
+    """Makes servers of one shared PostgreSQL job queue (``shared_servers.Servers``); needs PostgreSQL."""
+    from shared_servers import Servers
+
+    made = Servers(postgres_url, tmp_path)
+    yield made
+    made.close()

@@ -1,5 +1,6 @@
 """The job database: upgrading a file the last unversioned release wrote, migrations, transactions,
-one connection for every table family, and a job's rows deleted or expired together."""
+one connection for every table family, and a job's rows deleted or expired together (on SQLite
+and on PostgreSQL: ``open_store``; PostgreSQL's own schema and transactions: ``test_job_db_postgres.py``)."""
 
 from __future__ import annotations
 
@@ -184,8 +185,8 @@ def _rows(store: JobStore, job_id: str) -> dict[str, int]:
                 for table, sql in queries.items()}
 
 
-def test_deleting_a_job_removes_every_row_of_it_and_no_other(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_deleting_a_job_removes_every_row_of_it_and_no_other(open_store):
+    store = open_store()
     _job_with_every_row(store, "a")
     _job_with_every_row(store, "b")
     store.delete("a")
@@ -194,8 +195,8 @@ def test_deleting_a_job_removes_every_row_of_it_and_no_other(tmp_path):
                                  "webhooks": 1, "webhook_deliveries": 2, "webhook_attempts": 2}
 
 
-def test_a_delete_that_fails_part_way_removes_nothing(tmp_path, monkeypatch):
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_a_delete_that_fails_part_way_removes_nothing(open_store, monkeypatch):
+    store = open_store()
     _job_with_every_row(store, "a")
     before = _rows(store, "a")
 
@@ -208,8 +209,8 @@ def test_a_delete_that_fails_part_way_removes_nothing(tmp_path, monkeypatch):
     assert _rows(store, "a") == before
 
 
-def test_expiring_a_job_keeps_its_row_and_what_the_expired_event_needs(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_expiring_a_job_keeps_its_row_and_what_the_expired_event_needs(open_store):
+    store = open_store()
     _job_with_every_row(store, "a")
     job = store.get("a")
     job.status = "expired"

@@ -14,7 +14,6 @@ from fake_host import Clock
 from myspinbot.server.events import STATUS, JobEvents
 from myspinbot.server.jobs.lifecycle import LOST, NEW, TRANSITIONS, IllegalTransition, JobLifecycle
 from myspinbot.server.model import QUEUED, STATUSES, Job, Output
-from myspinbot.server.store import JobStore
 
 CALLS = {
     "queue": lambda lc, job: lc.queue(job),
@@ -30,15 +29,14 @@ CALLS = {
 
 
 @pytest.fixture
-def lifecycle(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def lifecycle(open_store):
+    store = open_store()  # on SQLite and on PostgreSQL
     events = JobEvents()
     seen: list[tuple[str, str]] = []
     events.listen(lambda e: seen.append((e.kind, e.job.status)))
     lc = JobLifecycle(store, events, Clock())
     lc.seen = seen  # type: ignore[attr-defined]
     yield lc
-    store.close()
 
 
 def test_every_change_has_a_method_and_every_status_is_reachable():

@@ -13,18 +13,33 @@ from myspinbot.server.model import STATUSES, Job
 from myspinbot.server.repos.jobs import finished_sql, page_sql
 from myspinbot.server.store import JobStore
 
+from backends import BACKENDS, new_store
+
 PIPELINES = ("lite", "animate", "infinitetalk")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    store = JobStore(tmp_path_factory.mktemp("db") / "jobs.sqlite3")
+def fill(store: JobStore) -> JobStore:
     rnd = random.Random(7)
     with store.db.transaction():
         for n in range(3000):
             created = 1_700_000_000.0 + n // 3  # three jobs per second: ties broken by id
             store.save(Job(id=f"{rnd.getrandbits(64):016x}", pipeline=rnd.choice(PIPELINES), status=rnd.choice(STATUSES),
                            created_at=created, completed_at=created + 30 if rnd.random() < 0.9 else None))
+    return store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The SQLite store (its query plans are checked)."""
+    store = fill(JobStore(tmp_path_factory.mktemp("db") / "jobs.sqlite3"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def any_store(request, tmp_path_factory):
+    """The same jobs on each backend (the pages must be the same)."""
+    store = fill(new_store(request.param, request, tmp_path_factory.mktemp("db")))
     yield store
     store.close()
 
@@ -79,7 +94,8 @@ def test_retention_reads_finished_jobs_through_an_index(store):
     ((), ()), (("succeeded",), ()), (("queued", "failed", "expired"), ()), ((), ("animate",)),
     (("succeeded", "canceled"), ("lite", "infinitetalk", "unknown")), (("running",), ("animate",)), ((), ("unknown",)),
 ])
-def test_pages_follow_each_other_newest_first_as_a_plain_sort_would(store, statuses, pipelines):
+def test_pages_follow_each_other_newest_first_as_a_plain_sort_would(any_store, statuses, pipelines):
+    store = any_store
     everything = store.page(limit=10_000)
     expected = [j.id for j in everything
                 if (not statuses or j.status in statuses) and (not pipelines or j.pipeline in pipelines)]
@@ -94,7 +110,8 @@ def test_pages_follow_each_other_newest_first_as_a_plain_sort_would(store, statu
     assert seen == expected
 
 
-def test_retention_gets_the_oldest_finished_jobs_first(store):
+def test_retention_gets_the_oldest_finished_jobs_first(any_store):
+    store = any_store
     statuses = ("succeeded", "failed", "canceled")
     cutoff = 1_700_000_400.0
     every = store.page(limit=10_000)

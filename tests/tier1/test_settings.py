@@ -30,3 +30,14 @@ def test_the_token_never_shows_in_a_repr():
 
 def test_limit_details_name_the_variable():
     assert limit_details("max_script_chars", 10, 12) == {"limit": "MYSPINBOT_MAX_SCRIPT_CHARS", "max": 10, "actual": 12}
+
+
+def test_the_database_url_is_a_postgresql_url_and_its_password_never_shows(caplog):
+    caplog.set_level(logging.WARNING)
+    url = "postgresql://myspinbot:pw-secret-1@db.lan:5432/jobs"
+    assert Settings.from_env({"MYSPINBOT_DATABASE_URL": url}).database_url == url
+    assert "pw-secret-1" not in repr(Settings(database_url=url))
+    assert Settings.from_env({"MYSPINBOT_DATABASE_URL": " "}).database_url is None  # empty: SQLite
+    assert Settings.from_env({"MYSPINBOT_DATABASE_URL": "mysql://u:pw-secret-2@h/db"}).database_url is None
+    assert "MYSPINBOT_DATABASE_URL" in caplog.text and "pw-secret-2" not in caplog.text
+    assert Settings.from_env({"MYSPINBOT_API_TOKEN": "", "MYSPINBOT_LEASE_S": "0"}).lease_s == Settings().lease_s

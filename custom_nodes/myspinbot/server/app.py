@@ -26,10 +26,13 @@ from ..models.preflight import require
 from .guard import Access, add_session_routes, setup_access
 from .host import Host
 from .jobs import JobService
+from .jobs.claiming import SharedQueue, install_shared
+from .jobs.event_relay import EventRelay
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
 from .reconcile import QueueReconciler
+from .pg_db import PgDatabase
 from .recovery import JobRecovery, Recovered, install
 from .registry import RouteRegistry
 from .retention import Retention
@@ -75,6 +78,10 @@ class Api:
     recovered: Recovered
     retention: Retention
     reconciler: QueueReconciler
+    shared_queue: SharedQueue | None = None
+    """With ``MYSPINBOT_DATABASE_URL``: this server's side of the queue it shares (else None)."""
+    event_relay: EventRelay | None = None
+    """With ``MYSPINBOT_DATABASE_URL``: job events to and from the other servers (else None)."""
 
     @property
     def store(self) -> JobStore:
@@ -113,7 +120,8 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
             except ModelsMissingError as err:
                 raise api_error(err) from None
 
-    store = JobStore(store_path(host.user_dir))
+    database = PgDatabase(settings.database_url) if settings.database_url else store_path(host.user_dir)
+    store = JobStore(database)
     # With the SyncNet model in models/syncnet, every job's video outputs get a lip-sync score.
     score_model = (lambda: lipsync_score_file(models.manager.locator)) if models is not None else None
     service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models,
@@ -121,12 +129,21 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
-    # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
-    # server starts; finished jobs past their retention expire then and periodically.
     recovery = JobRecovery(service)
-    recovered = recovery.recover()
     retention = Retention.from_settings(service, settings)
-    reconciler = install(app, recovery, retention)
+    shared_queue = relay = None
+    if service.shared:
+        # The queue is the database's, not this ComfyUI's: no restart recovery or queue
+        # reconciliation here (another server may run any job); expired leases are reclaimed.
+        recovered, reconciler = Recovered(), QueueReconciler(service)
+        shared_queue = SharedQueue.from_settings(service, settings)
+        relay = EventRelay(service, shared_queue.worker)
+        install_shared(app, shared_queue, retention, relay)
+    else:
+        # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when
+        # the server starts; finished jobs past their retention expire then and periodically.
+        recovered = recovery.recover()
+        reconciler = install(app, recovery, retention)
 
     registry = RouteRegistry(routes)
     add_routes(registry, service, webhooks=access.webhooks, metrics=access.metrics)
@@ -135,4 +152,5 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
                          engines=models.engines)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
-    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler)
+    return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue,
+               relay)

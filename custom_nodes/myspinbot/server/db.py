@@ -30,6 +30,8 @@ class Database:
     ``migrations.SchemaTooNew`` when the file was written by a newer schema than this code knows,
     ``sqlite3.Error`` when it cannot be opened."""
 
+    backend = "sqlite"
+
     def __init__(self, path: Path | str, *, timeout_s: float = BUSY_TIMEOUT_S,
                  migrations: tuple[Migration, ...] = MIGRATIONS):
         self.path = Path(path)

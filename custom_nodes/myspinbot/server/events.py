@@ -83,7 +83,12 @@ class JobEvents:
         return sum(len(q) for q in self._subscribers.values())
 
     def publish(self, kind: str, job: Job, output: Output | None = None) -> None:
+        """Tell the listeners and the job's subscribers."""
         self.notify(kind, job, output)
+        self.deliver(kind, job, output)
+
+    def deliver(self, kind: str, job: Job, output: Output | None = None) -> None:
+        """Tell the job's subscribers (only): an event another server published (``jobs/event_relay.py``)."""
         queues = self._subscribers.get(job.id)
         if not queues:
             return

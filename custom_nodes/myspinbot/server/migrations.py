@@ -90,7 +90,7 @@ def _adopt_unversioned(conn: sqlite3.Connection) -> None:
 
 
 # --- 1 → 2: indexes for the job list, expiry and deleting a job's rows ------------------------
-_LIST_INDEXES = (
+LIST_INDEXES = (
     # Newest first (created_at DESC, id DESC), unfiltered or filtered by status, pipeline or both:
     # each filtered list reads one of these per (status, pipeline) value (repos/jobs.py).
     "CREATE INDEX jobs_by_created ON jobs(created_at, id)",
@@ -108,7 +108,7 @@ _LIST_INDEXES = (
 
 def _list_indexes(conn: sqlite3.Connection) -> None:
     """Index the job list's filters and order, retention's scan and a job's idempotency keys."""
-    _run(conn, _LIST_INDEXES)
+    _run(conn, LIST_INDEXES)
 
 
 MIGRATIONS: tuple[Migration, ...] = (_adopt_unversioned, _list_indexes)

@@ -2,7 +2,8 @@
 routes registered in a ``registry.RouteRegistry`` and the contract (``contract/``): one path
 item per registered route, the component schemas from the contract models and the pipelines.
 
-Every operation gets a 500 ``InternalError`` response; every one that needs the token a 401;
+Every operation gets a 500 ``InternalError`` and a 503 ``DatabaseUnavailable`` response (the shared
+PostgreSQL job database is unreachable); every one that needs the token a 401;
 every one with path parameters a 400 ``InvalidPathParameter`` (the guard checks them).
 """
 
@@ -75,6 +76,7 @@ def operation_object(endpoint: Endpoint) -> dict[str, Any]:
     if "{" in endpoint.path:
         responses.setdefault("400", {"$ref": "#/components/responses/InvalidPathParameter"})
     responses.setdefault("500", {"$ref": "#/components/responses/InternalError"})
+    responses.setdefault("503", {"$ref": "#/components/responses/DatabaseUnavailable"})
     operation["responses"] = responses
     operation.update(endpoint.extra)
     return operation

@@ -56,24 +56,37 @@ class Retention:
         while True:
             batch = self.service.store.finished_before(EXPIRABLE, cutoff, limit=_BATCH)
             for job in batch:
-                self.expire(job)
-                expired.append(job.id)
+                if self.expire(job):
+                    expired.append(job.id)
             if len(batch) < _BATCH:
                 break
         if expired:
             log.info("myspinbot: %d job(s) older than %g days expired; their files were removed", len(expired), self.days)
         return expired
 
-    def expire(self, job: Job) -> None:
+    def expire(self, job: Job) -> bool:
         """Mark ``job`` expired (first, so a crash in between never leaves a job that claims files
-        it no longer has), then remove its own input and output folders."""
-        message = f"expired: finished {job.status} more than {self.days:g} days ago; its files were removed"
-        self.service.lifecycle.expire(job, message)  # saves through store.expire: one transaction
+        it no longer has), then remove its own input and output folders. With a shared queue
+        (PostgreSQL) the row is locked and read again first: a job another server's sweep expired
+        meanwhile is left alone (returns False)."""
+        store = self.service.store
+        if store.claims is None:
+            self.service.lifecycle.expire(job, self._message(job))  # saves through store.expire: one transaction
+        else:
+            with store.db.transaction():
+                job = store.claims.lock(job.id)
+                if job is None or job.status not in EXPIRABLE:
+                    return False
+                self.service.lifecycle.expire(job, self._message(job))
         host = self.service.host
         for root in (host.output_dir, host.input_dir):
             folder = job_folder(root, job.id)
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def _message(self, job: Job) -> str:
+        return f"expired: finished {job.status} more than {self.days:g} days ago; its files were removed"
 
     # --- the periodic task ---------------------------------------------------------------
     def start(self) -> None:

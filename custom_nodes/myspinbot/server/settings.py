@@ -34,6 +34,18 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, repr=False, description="the bearer token; generated into the user dir when unset")
     protect_comfyui: bool = Field(False, description="put the token in front of ComfyUI's own routes too")
 
+    # --- database (store.py, pg_db.py) -------------------------------------------------------
+    database_url: str | None = Field(None, repr=False, description="postgresql://user:password@host:5432/db: keep the "
+                                     "jobs in PostgreSQL, shared by every server given the same URL; unset: SQLite "
+                                     "in ComfyUI's user directory")
+    server_id: str | None = Field(None, description="this server's name in a shared queue (unique among them); "
+                                  "default: host name and process id")
+    lease_s: float = Field(30.0, gt=0, allow_inf_nan=False, description="how long a server's claim on a job holds "
+                           "without a heartbeat; after it another server takes the job over")
+    claim_poll_s: float = Field(2.0, gt=0, allow_inf_nan=False, description="how often a server of a shared queue "
+                                "renews its claims, reclaims expired ones and, when idle, claims a job")
+    max_attempts: int = Field(3, ge=1, description="claims a job of a shared queue may get before it fails lost_worker")
+
     # --- queue (jobs/service.py, reconcile.py) ------------------------------------------
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
     reconcile_interval_s: float = Field(30.0, gt=0, description="how often queued jobs are checked against ComfyUI's queue")
@@ -85,6 +97,15 @@ class Settings(BaseSettings):
             raise ValueError("a finite number of days, or 'off'")
         return value if value is not None and value > 0 else None
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a postgresql:// URL")
+        return value
+
     @field_validator("webhook_allow", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -108,8 +129,9 @@ class Settings(BaseSettings):
         except ValidationError as err:
             bad = {str(e["loc"][0]) for e in err.errors() if e.get("loc")}
             for name in sorted(bad):
+                shown = values.get(name) if cls.model_fields[name].repr else "<hidden>"  # a token, a password
                 log.warning("myspinbot: ignoring %s%s=%r (%s); using the default", PREFIX, name.upper(),
-                            values.get(name), next(e["msg"] for e in err.errors() if e.get("loc") and e["loc"][0] == name))
+                            shown, next(e["msg"] for e in err.errors() if e.get("loc") and e["loc"][0] == name))
             return cls.model_validate({k: v for k, v in values.items() if k not in bad})
 
     @classmethod

@@ -1,5 +1,9 @@
-"""``JobStore``: the job service's database (``db.Database``, in ComfyUI's user directory) and its
-repositories, with the operations that span table families (deleting or expiring a job).
+"""``JobStore``: the job service's database and its repositories, with the operations that span
+table families (deleting or expiring a job).
+
+The database is ``db.Database`` (SQLite, in ComfyUI's user directory: the embedded default) or
+``pg_db.PgDatabase`` (PostgreSQL, shared by several servers: ``MYSPINBOT_DATABASE_URL``); the
+repositories run the same statements on both.
 
 The single-table methods delegate to the repositories in ``repos/`` and keep the names the job
 service, recovery, retention and reconciliation call.
@@ -11,25 +15,36 @@ from pathlib import Path
 from typing import Any
 
 from .db import Database
-from .model import Asset, Job
+from .model import TERMINAL, Asset, Job
 from .repos.assets import AssetsRepo
+from .repos.claims import Claim, ClaimsRepo
 from .repos.idempotency import IdempotencyRecord, IdempotencyRepo
 from .repos.jobs import JobsRepo
 from .repos.pending_uploads import PendingUploadsRepo
 from .repos.prompts import PromptRecord, PromptsRepo
 from .webhook_store import WebhookStore
 
-__all__ = ["IdempotencyRecord", "JobStore", "PromptRecord"]
+__all__ = ["Claim", "IdempotencyRecord", "JobStore", "LeaseLost", "PromptRecord"]
+
+
+class LeaseLost(RuntimeError):
+    """A write for a job this server claimed was refused: its claim is no longer the job's (the
+    lease ran out, or another server reclaimed it). Nothing was written; the job is not ours."""
+
+    def __init__(self, claim: Claim):
+        super().__init__(f"job {claim.job_id}: attempt {claim.attempt} of server {claim.worker} lost its lease; "
+                         "the write was refused")
+        self.claim = claim
 
 
 class JobStore:
     """Jobs, prompts, idempotency keys, assets, pending uploads and webhook rows over one connection.
 
-    ``source``: a database file (opened, created or migrated here; ``":memory:"`` for a private
-    one) or an open ``Database``. Safe to share between threads."""
+    ``source``: a SQLite file (opened, created or migrated here; ``":memory:"`` for a private
+    one) or an open ``Database`` / ``PgDatabase``. Safe to share between threads."""
 
     def __init__(self, source: Database | Path | str):
-        self.db = source if isinstance(source, Database) else Database(source)
+        self.db = Database(source) if isinstance(source, (Path, str)) else source
         self.path = self.db.path
         self.jobs = JobsRepo(self.db)
         self.prompts = PromptsRepo(self.db)
@@ -37,6 +52,9 @@ class JobStore:
         self.assets = AssetsRepo(self.db)
         self.pending_uploads = PendingUploadsRepo(self.db)
         self.webhooks = WebhookStore(self.db)
+        self.claims = ClaimsRepo(self.db) if self.db.backend == "postgresql" else None
+        """Claims of a shared queue (PostgreSQL only; None on SQLite)."""
+        self._held: dict[str, Claim] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -64,10 +82,38 @@ class JobStore:
             self.pending_uploads.delete_job(job.id)
             self.webhooks.prune_finished(job.id)
 
+    # --- claims (a shared queue: jobs/claiming.py) --------------------------------------------
+    def hold(self, claim: Claim) -> None:
+        """From now on this server's writes of ``claim.job_id`` are fenced by ``claim`` (``save``)."""
+        self._held[claim.job_id] = claim
+
+    def rehold(self, claim: Claim) -> None:
+        """Replace the held claim of ``claim.job_id`` (renewed), unless the job stopped being held meanwhile."""
+        if claim.job_id in self._held:
+            self._held[claim.job_id] = claim
+
+    def unhold(self, job_id: str) -> Claim | None:
+        """Stop fencing the job's writes (finished, or no longer ours); returns the claim it had."""
+        return self._held.pop(job_id, None)
+
+    def held(self) -> list[Claim]:
+        """The claims this server holds."""
+        return list(self._held.values())
+
     # --- jobs ------------------------------------------------------------------------------
     def save(self, job: Job) -> None:
-        """Insert the job or replace its whole row."""
-        self.jobs.save(job)
+        """Insert the job or replace its whole row. A job this server holds a claim on (``hold``)
+        is written only while the claim holds (``ClaimsRepo.save_fenced``; a final status ends
+        the hold): raises ``LeaseLost`` (and drops the hold) when the claim is gone."""
+        claim = self._held.get(job.id)
+        if claim is None:
+            self.jobs.save(job)
+            return
+        if not self.claims.save_fenced(job, claim):
+            self._held.pop(job.id, None)
+            raise LeaseLost(claim)
+        if job.status in TERMINAL:
+            self._held.pop(job.id, None)
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)

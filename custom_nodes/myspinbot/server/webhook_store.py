@@ -50,7 +50,7 @@ class WebhookStore:
     share between threads."""
 
     def __init__(self, source: Database | Path | str):
-        self._owned = not isinstance(source, Database)
+        self._owned = isinstance(source, (Path, str))  # else an open db.Database or pg_db.PgDatabase
         self.db = Database(source) if self._owned else source
 
     def close(self) -> None:
@@ -60,7 +60,8 @@ class WebhookStore:
 
     def add_webhook(self, job_id: str, spec: WebhookSpec, created_at: float) -> None:
         with self.db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO webhooks (job_id, url, events, created_at) VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO webhooks (job_id, url, events, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (job_id) "
+                         "DO UPDATE SET url = excluded.url, events = excluded.events, created_at = excluded.created_at",
                          (job_id, spec.url, json.dumps(list(spec.events)), created_at))
 
     def delete_webhook(self, job_id: str) -> None:
@@ -130,17 +131,26 @@ class WebhookStore:
             conn.execute("DELETE FROM webhook_deliveries WHERE job_id = ?", (job_id,))
             conn.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
 
-    def lease(self, delivery_id: str, until: float) -> None:
+    def lease(self, delivery_id: str, until: float, due_by: float | None = None) -> bool:
         """Push a delivery's next attempt past ``until`` while it is being attempted, so a crash
-        mid-attempt retries it after the lease instead of never."""
+        mid-attempt retries it after the lease instead of never. With ``due_by``: only if it is
+        still pending and due by then, so of several servers sharing the database exactly one
+        takes it; returns whether this call leased it."""
         with self.db.transaction() as conn:
-            conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?", (until, delivery_id))
+            if due_by is None:
+                return conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                                    (until, delivery_id)).rowcount == 1
+            return conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = ? "
+                                "AND next_attempt_at <= ?", (until, delivery_id, PENDING, due_by)).rowcount == 1
 
     def record_attempt(self, delivery: Delivery, attempt: Attempt, duration_s: float) -> None:
         status = {OUTCOME_DELIVERED: DELIVERED, OUTCOME_RETRY: PENDING}.get(attempt.outcome, FAILED_FOR_GOOD)
         with self.db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, at, outcome, response_code, "
-                         "error, duration_s, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO webhook_attempts (delivery_id, attempt, at, outcome, response_code, error, duration_s, "
+                         "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, attempt) DO UPDATE SET "
+                         "at = excluded.at, outcome = excluded.outcome, response_code = excluded.response_code, "
+                         "error = excluded.error, duration_s = excluded.duration_s, "
+                         "next_attempt_at = excluded.next_attempt_at",
                          (delivery.id, attempt.attempt, attempt.at, attempt.outcome, attempt.response_code,
                           attempt.error, duration_s, attempt.next_attempt_at))
             conn.execute("UPDATE webhook_deliveries SET attempt = ?, next_attempt_at = ?, status = ?, response_code = ?, "

@@ -207,9 +207,10 @@ class WebhookService:
                 if delivery.id in self._inflight or self._hosts[host] >= self.per_host:
                     self._blocked = True
                     continue
+                started += 1  # out of the next page either way: leased here, or by another server
+                if not self.store.lease(delivery.id, now + self.timeout_s + 30.0, due_by=now):
+                    continue  # another server sharing the database took it a moment ago
                 room -= 1
-                started += 1
-                self.store.lease(delivery.id, now + self.timeout_s + 30.0)  # no longer due: out of the next page
                 task = asyncio.get_running_loop().create_task(self._attempt(delivery))
                 self._inflight[delivery.id] = task
                 self._hosts[host] += 1

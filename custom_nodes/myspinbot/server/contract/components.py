@@ -67,6 +67,9 @@ SHARED_RESPONSES = {
     "QueueFull": error("too many jobs are waiting; nothing was created.", "queue_full",
                        headers={"Retry-After": {"$ref": "#/components/headers/Retry-After"}}),
     "InternalError": error("the ComfyUI log has the traceback.", "internal_error"),
+    "DatabaseUnavailable": error("several servers share a PostgreSQL job database (MYSPINBOT_DATABASE_URL) and it "
+                                 "cannot be reached now; retry after Retry-After seconds.", "database_unavailable",
+                                 headers={"Retry-After": {"$ref": "#/components/headers/Retry-After"}}),
     "Unauthorized": error("the bearer token is missing (where one is required) or wrong.", "unauthorized",
                           headers={"WWW-Authenticate": {"schema": {"type": "string"},
                                                         "description": "Bearer realm=\"myspinbot\""}}),

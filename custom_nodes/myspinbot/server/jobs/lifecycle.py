@@ -12,6 +12,7 @@ and one ``OUTPUT`` per output). A change the table does not allow raises
     fail          queued, running, canceling   → failed
     cancel        queued, running, canceling   → canceled
     lose          queued, running              → failed   (code ``lost_on_restart``)
+    abandon       queued, running              → failed   (code ``lost_worker``; the ``lose`` change)
     requeue       queued, running              → queued   (a restart queues it again)
     expire        succeeded, failed, canceled  → expired
 
@@ -54,6 +55,9 @@ LOST = "lost_on_restart"
 """The error code of a job that a ComfyUI restart cut short and that was not run again."""
 QUEUED_MESSAGE = "waiting in ComfyUI's queue"
 REQUEUED_MESSAGE = "queued again after a ComfyUI restart"
+LOST_WORKER = "lost_worker"
+"""The error code of a shared-queue job whose server stopped renewing its claim too many times."""
+RECLAIMED_MESSAGE = "queued again: the server running it stopped answering"
 
 
 class IllegalTransition(RuntimeError):
@@ -124,10 +128,19 @@ class JobLifecycle:
         self._change(job, "lose", error=error, message=error["message"])
         return self._finish(job)
 
-    def requeue(self, job: Job, progress_detail: dict[str, Any]) -> Job:
-        """Back to a fresh ``queued`` after a restart: progress, stage, times and outputs cleared."""
+    def abandon(self, job: Job, attempts: int) -> Job:
+        """Failed with ``lost_worker``: servers of a shared queue claimed it ``attempts`` times and
+        each stopped renewing the claim before the job finished; it is not run again."""
+        error = {"code": LOST_WORKER, "message": f"the servers that claimed it stopped answering {attempts} "
+                                                 "time(s); it was not run again", "details": {"attempts": attempts}}
+        self._change(job, "lose", error=error, message=error["message"])
+        return self._finish(job)
+
+    def requeue(self, job: Job, progress_detail: dict[str, Any], message: str = REQUEUED_MESSAGE) -> Job:
+        """Back to a fresh ``queued`` after a restart (or a reclaim: ``message``): progress, stage,
+        times and outputs cleared."""
         self._change(job, "requeue", started_at=None, completed_at=None, progress=0.0, stage=None, outputs=[],
-                     error=None, message=REQUEUED_MESSAGE, progress_detail=progress_detail)
+                     error=None, message=message, progress_detail=progress_detail)
         return self._publish(job)
 
     def expire(self, job: Job, message: str) -> Job:

@@ -71,6 +71,8 @@ class JobService:
         self.tracking = JobTracker(host, store, self.lifecycle, pipelines, clock)
         self.assets = Assets(store, host.input_dir, self.settings, clock)
         self.idempotency = Idempotency(store, clock)
+        self.shared = store.claims is not None
+        """Several servers share the queue (PostgreSQL): jobs wait in the database, not in this ComfyUI."""
 
     @property
     def progress_interval_s(self) -> float:
@@ -122,6 +124,10 @@ class JobService:
         # The prompt is kept so that a restarted ComfyUI can queue the job again (recovery.py).
         self.store.save_prompt(PromptRecord(job_id, built.prompt, built.output_nodes,
                                             {n: s.name for n, s in run.node_stages.items()}))
+        if self.shared:  # a server of the shared queue claims it when its ComfyUI is idle (claiming.py)
+            self.tracking.forget(job_id)
+            self.store.claims.announce(job_id)
+            return job
         try:
             await self.host.enqueue(job_id, built.prompt)
         except BaseException:
@@ -224,6 +230,11 @@ class JobService:
         job = self.store.get(job_id)
         if job is None or job.status in TERMINAL:
             return job
+        if self.shared and self._held_elsewhere(job_id):
+            # Another server runs it: it sees ``canceling`` at its next heartbeat and stops its prompt.
+            if job.status != CANCELING:
+                self.lifecycle.begin_cancel(job)
+            return self.store.get(job_id)
         outcome = self.host.cancel(job_id)
         if outcome == DEQUEUED:
             self.tracking.forget(job_id)
@@ -242,6 +253,10 @@ class JobService:
                 self.tracking.forget(job_id)
                 self.lifecycle.cancel(job)
         return self.store.get(job_id)
+
+    def _held_elsewhere(self, job_id: str) -> bool:
+        held_here = {c.job_id for c in self.store.held()}
+        return job_id not in held_here and self.store.claims.current(job_id) is not None
 
     def cancel_lost(self, job_id: str, reason: str) -> Job | None:
         """End a ``queued`` job ``canceled`` because ComfyUI's queue dropped its prompt (core's Clear

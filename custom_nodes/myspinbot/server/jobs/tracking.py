@@ -22,7 +22,7 @@ from ..host import Host
 from ..model import QUEUED, TERMINAL, Job
 from ..pipelines import Pipeline, Stage
 from ..progress import ProgressTracker
-from ..store import JobStore
+from ..store import JobStore, LeaseLost
 from .lifecycle import JobLifecycle
 from .outputs import collect_outputs
 from .quality import score_nodes
@@ -95,6 +95,10 @@ class JobTracker:
             return
         try:
             self._apply(prompt_id, run, event, data)
+        except LeaseLost as lost:  # a shared queue's claim ran out: the job is no longer this server's
+            log.warning("myspinbot: %s; stopping its prompt here", lost)
+            self.forget(prompt_id)
+            self.host.cancel(prompt_id)
         except Exception:  # an observer must never break ComfyUI's event flow
             log.exception("myspinbot: failed to apply %s for job %s", event, prompt_id)
 

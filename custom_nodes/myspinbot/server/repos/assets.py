@@ -16,7 +16,8 @@ class AssetsRepo:
     def add(self, asset: Asset) -> Asset:
         """Record an asset unless one with its id exists; returns the stored record."""
         with self.db.transaction() as conn:
-            conn.execute(f"INSERT OR IGNORE INTO assets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            conn.execute(f"INSERT INTO assets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                         "ON CONFLICT (id) DO NOTHING",
                          tuple(getattr(asset, c) for c in COLUMNS))
             row = conn.execute(_SELECT, (asset.id,)).fetchone()
         return Asset(**dict(zip(COLUMNS, row)))

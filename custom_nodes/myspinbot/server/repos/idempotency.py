@@ -29,8 +29,9 @@ class IdempotencyRepo:
         ``expire_before`` (Unix seconds)."""
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (expire_before,))
-            conn.execute("INSERT OR REPLACE INTO idempotency_keys (key, request_hash, job_id, created_at) "
-                         "VALUES (?, ?, ?, ?)", tuple(record))
+            conn.execute("INSERT INTO idempotency_keys (key, request_hash, job_id, created_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, "
+                         "job_id = excluded.job_id, created_at = excluded.created_at", tuple(record))
 
     def delete(self, key: str) -> None:
         with self.db.transaction() as conn:

@@ -17,7 +17,8 @@ class PendingUploadsRepo:
     def put(self, job_id: str, name: str, record: dict[str, Any]) -> None:
         """Keep the record of output ``name`` of the job until it is stored (replaces an older one)."""
         with self.db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO output_uploads (job_id, name, record) VALUES (?, ?, ?)",
+            conn.execute("INSERT INTO output_uploads (job_id, name, record) VALUES (?, ?, ?) "
+                         "ON CONFLICT (job_id, name) DO UPDATE SET record = excluded.record",
                          (job_id, name, json.dumps(record)))
 
     def get(self, job_id: str, name: str) -> dict[str, Any] | None:
