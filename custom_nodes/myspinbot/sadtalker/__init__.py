@@ -1,0 +1,55 @@
+"""SadTalker engine: audio-driven talking head from one portrait.
+
+Zhang et al., "SadTalker: Learning Realistic 3D Motion Coefficients for Stylized Audio-Driven
+Single Image Talking Face Animation" (CVPR 2023); our own implementation of the authors'
+inference networks (OpenTalker/SadTalker, Apache-2.0), loading the official checkpoints
+strictly: the face-vid2vid renderer (keypoint detector, dense motion network, occlusion-aware
+SPADE generator), the mapping network, ExpNet, the PoseVAE decoder and the 3DMM coefficient
+regressor. Imports no ComfyUI module.
+"""
+
+from .dense_motion import DenseMotionConfig, DenseMotionNetwork
+from .expnet import ExpNet
+from .face_recon import FaceReconNet
+from .generator import GeneratorConfig, OcclusionAwareSpadeGenerator
+from .keypoints import KeypointConfig, KeypointDetector
+from .loader import (
+    OFFICIAL_KEY_COUNTS,
+    PARTS,
+    SadTalkerNets,
+    build_networks,
+    load_mapping,
+    load_sadtalker,
+    split_checkpoint,
+)
+from .mapping import MappingConfig, MappingNet, bins_to_degrees, rotation_matrix, transform_keypoints
+from .posevae import Audio2Pose, PoseDecoder, PoseVaeConfig
+from .spade import SpadeDecoder, SpectralNormConv2d
+
+__all__ = [
+    "Audio2Pose",
+    "DenseMotionConfig",
+    "DenseMotionNetwork",
+    "ExpNet",
+    "FaceReconNet",
+    "GeneratorConfig",
+    "KeypointConfig",
+    "KeypointDetector",
+    "MappingConfig",
+    "MappingNet",
+    "OFFICIAL_KEY_COUNTS",
+    "OcclusionAwareSpadeGenerator",
+    "PARTS",
+    "PoseDecoder",
+    "PoseVaeConfig",
+    "SadTalkerNets",
+    "SpadeDecoder",
+    "SpectralNormConv2d",
+    "bins_to_degrees",
+    "build_networks",
+    "load_mapping",
+    "load_sadtalker",
+    "rotation_matrix",
+    "split_checkpoint",
+    "transform_keypoints",
+]
