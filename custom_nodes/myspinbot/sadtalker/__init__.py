@@ -5,8 +5,11 @@ Single Image Talking Face Animation" (CVPR 2023); our own implementation of the 
 inference networks (OpenTalker/SadTalker, Apache-2.0), loading the official checkpoints
 strictly: the face-vid2vid renderer (keypoint detector, dense motion network, occlusion-aware
 SPADE generator), the mapping network, ExpNet, the PoseVAE decoder and the 3DMM coefficient
-regressor. Imports no ComfyUI module.
+regressor; the audio -> coefficient stage (:func:`audio_to_coeffs`) and the renderer loop
+(:func:`render_frames`). Imports no ComfyUI module.
 """
+
+from .audio_coeffs import MotionResult, audio_to_coeffs, frame_count, sadtalker_mel_windows
 
 from .dense_motion import DenseMotionConfig, DenseMotionNetwork
 from .expnet import ExpNet
@@ -24,6 +27,7 @@ from .loader import (
 )
 from .mapping import MappingConfig, MappingNet, bins_to_degrees, rotation_matrix, transform_keypoints
 from .posevae import Audio2Pose, PoseDecoder, PoseVaeConfig
+from .render import driving_coeffs, render_frames, semantic_windows
 from .spade import SpadeDecoder, SpectralNormConv2d
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "KeypointDetector",
     "MappingConfig",
     "MappingNet",
+    "MotionResult",
     "OFFICIAL_KEY_COUNTS",
     "OcclusionAwareSpadeGenerator",
     "PARTS",
@@ -45,11 +50,17 @@ __all__ = [
     "SadTalkerNets",
     "SpadeDecoder",
     "SpectralNormConv2d",
+    "audio_to_coeffs",
     "bins_to_degrees",
     "build_networks",
+    "driving_coeffs",
+    "frame_count",
     "load_mapping",
     "load_sadtalker",
+    "render_frames",
     "rotation_matrix",
+    "sadtalker_mel_windows",
+    "semantic_windows",
     "split_checkpoint",
     "transform_keypoints",
 ]
