@@ -17,6 +17,9 @@ config is read with PyYAML).
   within float32 tolerance): keypoint detector, generator (dense motion, occlusion, SPADE
   decoder with spectral norm), mapping net and keypoint transformation, ExpNet, the PoseVAE
   audio encoder and decoder, the 3DMM regressor.
+* Data path: expression over 10-frame chunks (``Audio2Exp.test``), pose over 32-frame
+  windows with the same latent draws (``Audio2Pose.test`` after ``torch.manual_seed(s)``, ours
+  with a generator seeded ``s``), and a 2-frame render at 128 x 128 (``make_animation``).
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ from sadtalker_layout import official_state, part, randomize
 
 from myspinbot.sadtalker import (
     MappingConfig,
+    driving_coeffs,
+    render_frames,
     MappingNet,
     build_networks,
     load_sadtalker,
     transform_keypoints,
 )
+from myspinbot.sadtalker.audio_coeffs import predict_expression, predict_pose
 
 REF = Path(os.environ["MYSPINBOT_SADTALKER_REF"]) if os.environ.get("MYSPINBOT_SADTALKER_REF") else None
 HOW = ("the authors' SadTalker code is not present: export github.com/OpenTalker/SadTalker outside the repo "
@@ -59,6 +65,7 @@ def ref():
     pytest.importorskip("kornia", reason="the authors' face3d networks import kornia")
     sys.path.insert(0, str(REF))
     try:
+        from src.audio2exp_models.audio2exp import Audio2Exp
         from src.audio2exp_models.networks import SimpleWrapperV2
         from src.audio2pose_models.audio2pose import Audio2Pose
         from src.face3d.models.networks import define_net_recon
@@ -79,7 +86,7 @@ def ref():
         "face_3drecon": define_net_recon(net_recon="resnet50", use_last_fc=False, init_path=""),
     }
     return types.SimpleNamespace(nets=nets, mapping=RefMapping, mapping_params=params["mapping_params"],
-                                 animation=make_animation)
+                                 animation=make_animation, audio2exp=Audio2Exp)
 
 
 @pytest.fixture(scope="module")
@@ -203,3 +210,44 @@ def test_pose_audio_encoder_and_decoder(weights):
 def test_face_recon(weights):
     image = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(8))
     _close(weights.ours.face_3drecon(image), weights.theirs["face_3drecon"](image))
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("frames", [7, 37, 70])
+def test_expression_and_pose_sequences(ref, weights, frames):
+    g = torch.Generator().manual_seed(frames)
+    mels = torch.randn(frames, 80, 16, generator=g)
+    source = torch.randn(70, generator=g) * 0.3
+    ratio = torch.rand(frames, generator=g)
+    batch = {"indiv_mels": mels[None, :, None], "ref": source.expand(1, frames, 70), "ratio_gt": ratio[None, :, None],
+             "num_frames": frames}
+    theirs_exp = ref.audio2exp(weights.theirs["audio2exp"], None, "cpu").test(dict(batch))["exp_coeff_pred"][0]
+    _close(predict_expression(weights.ours.audio2exp, mels, source[:64], ratio), theirs_exp)
+    for style in (0, 45):
+        torch.manual_seed(100 + style)
+        theirs_pose = weights.theirs["audio2pose"].test(dict(batch, **{"class": torch.tensor([style])}))["pose_pred"][0]
+        ours_pose = predict_pose(weights.ours.audio2pose, mels, source[64:70], style,
+                                 torch.Generator().manual_seed(100 + style))
+        _close(ours_pose, theirs_pose)
+
+
+@torch.no_grad()
+@pytest.mark.slow
+def test_two_frame_render_matches_make_animation(ref, weights):
+    """Frames within 2e-3 (float32 rounding amplified by random weights, see test_generator)."""
+    mapping = ref.mapping(**ref.mapping_params).eval()
+    mapping.load_state_dict(randomize(mapping.state_dict(), seed=13))
+    ours_mapping = MappingNet(MappingConfig()).eval()
+    ours_mapping.load_state_dict(mapping.state_dict(), strict=True)
+    g = torch.Generator().manual_seed(14)
+    source_coeffs = (torch.randn(257, generator=g) * 0.3).numpy()
+    driving = driving_coeffs((torch.randn(2, 70, generator=g) * 0.3).numpy(), source_coeffs)
+    image = torch.rand(3, 128, 128, generator=g)
+    ours = torch.cat(list(render_frames(weights.ours.kp_extractor, weights.ours.generator, ours_mapping, image,
+                                        source_coeffs, driving, batch_size=2)))
+    source_semantics = torch.from_numpy(source_coeffs[:70])[None, :, None].repeat(1, 1, 27)
+    index = [[min(max(k, 0), 1) for k in range(i - 13, i + 14)] for i in range(2)]  # transform_semantic_target
+    target = torch.from_numpy(driving)[torch.tensor(index)].permute(0, 2, 1)[None]  # [1, 2, 70, 27]
+    theirs = ref.animation.make_animation(image[None], source_semantics, target, weights.theirs["generator"],
+                                          weights.theirs["kp_extractor"], None, mapping, use_exp=True)
+    _close(ours, theirs[0], atol=2e-3)
