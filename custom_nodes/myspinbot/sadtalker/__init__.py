@@ -6,12 +6,15 @@ inference networks (OpenTalker/SadTalker, Apache-2.0), loading the official chec
 strictly: the face-vid2vid renderer (keypoint detector, dense motion network, occlusion-aware
 SPADE generator), the mapping network, ExpNet, the PoseVAE decoder and the 3DMM coefficient
 regressor; the audio -> coefficient stage (:func:`audio_to_coeffs`) and the renderer loop
-(:func:`render_frames`). Imports no ComfyUI module.
+(:func:`render_frames`); end to end, streaming to an MP4 (:func:`talking_head`). Imports no
+ComfyUI module.
 """
 
 from .audio_coeffs import MotionResult, audio_to_coeffs, frame_count, sadtalker_mel_windows
 
+from .align import LM3D_STD, crop_box, recon_input, semantic_coeffs
 from .dense_motion import DenseMotionConfig, DenseMotionNetwork
+from .engine import SadTalkerResult, SadTalkerSettings, talking_head
 from .expnet import ExpNet
 from .face_recon import FaceReconNet
 from .generator import GeneratorConfig, OcclusionAwareSpadeGenerator
@@ -25,12 +28,21 @@ from .loader import (
     load_sadtalker,
     split_checkpoint,
 )
+from .landmarks import five_points
 from .mapping import MappingConfig, MappingNet, bins_to_degrees, rotation_matrix, transform_keypoints
 from .posevae import Audio2Pose, PoseDecoder, PoseVaeConfig
 from .render import driving_coeffs, render_frames, semantic_windows
 from .spade import SpadeDecoder, SpectralNormConv2d
 
 __all__ = [
+    "talking_head",
+    "semantic_coeffs",
+    "recon_input",
+    "five_points",
+    "crop_box",
+    "SadTalkerSettings",
+    "SadTalkerResult",
+    "LM3D_STD",
     "Audio2Pose",
     "DenseMotionConfig",
     "DenseMotionNetwork",
