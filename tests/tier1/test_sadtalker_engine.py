@@ -61,6 +61,7 @@ def test_five_points_on_the_portrait(inputs):
         five_points(np.full((200, 200, 3), 128, dtype=np.uint8))
 
 
+@pytest.mark.slow
 def test_crop_mode_renders_two_frames_with_the_speech(inputs, nets, tmp_path):
     image, samples, rate = inputs
     calls = []
@@ -75,6 +76,7 @@ def test_crop_mode_renders_two_frames_with_the_speech(inputs, nets, tmp_path):
     assert result.coeffs.shape == (2, 70) and result.source_coeffs.shape == (73,)
 
 
+@pytest.mark.slow
 def test_full_mode_pastes_into_the_portrait(inputs, nets, tmp_path):
     image, samples, rate = inputs
     settings = SadTalkerSettings(size=128, preprocess="full", max_frames=1, seed=5, still=True)

@@ -124,6 +124,7 @@ def test_driving_coefficients():
     np.testing.assert_array_equal(windows[4, 1], [5, 7, 9, 9, 9])
 
 
+@pytest.mark.slow
 def test_two_frames_render_at_128(nets):
     mapping = MappingNet(MappingConfig(coeff_channels=70))
     mapping.load_state_dict(randomize(mapping.state_dict(), seed=12))
