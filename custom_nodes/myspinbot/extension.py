@@ -26,6 +26,7 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.infinitetalk import InfiniteTalk
         from .nodes.lipsync_score import LipSyncScore
         from .nodes.script_writer import ScriptWriterOllama
+        from .nodes.sadtalker import LoadSadTalker, SadTalker
         from .nodes.save_minio import SaveToMinIO
         from .nodes.speak import SpeakEspeak
         from .nodes.train_lora import TrainCharacterLora
@@ -34,4 +35,4 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
         return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
-                LoadWav2Lip, LipSyncWav2Lip, LipSyncScore, TrainCharacterLora]
+                 LoadWav2Lip, LipSyncWav2Lip, LipSyncScore, TrainCharacterLora, LoadSadTalker, SadTalker]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_nodes" / "myspinbot"
-ENGINES = ("speech", "animate", "video", "script", "storage", "models", "restore", "lipsync", "training")
+ENGINES = ("speech", "animate", "video", "script", "storage", "models", "restore", "lipsync", "training",
+           "sadtalker")
 COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "server", "nodes",
                    "execution", "node_helpers"}
 PACK_ADAPTERS = {"nodes", "server"}  # the pack's own ComfyUI-facing subpackages

@@ -1,12 +1,13 @@
 """Reading model weights without unpickling code: ``.pth`` checkpoints and ``.safetensors``.
 
-Shared by the lip-sync models' loaders (Wav2Lip, SyncNet). A ``.pth`` file is read with
-``torch.load(..., weights_only=True)`` (PyTorch's restricted unpickler: tensors, containers
-and numbers only, never code) in any format ``torch.save`` ever wrote (zip since 1.6, the
-legacy pickle stream, the older tar archive); a training checkpoint's ``state_dict`` entry is
-used when present, else a bare dictionary of tensors. A ``.safetensors`` file holds the state
-dict itself. The ``module.`` prefix of ``nn.DataParallel`` is removed. :func:`check_keys`
-then demands exactly a model's keys with its shapes. Imports no ComfyUI module.
+Shared by the lip-sync models' loaders (Wav2Lip, SyncNet) and SadTalker's. A ``.pth`` file
+is read with ``torch.load(..., weights_only=True)`` (PyTorch's restricted unpickler: tensors,
+containers and numbers only, never code) in any format ``torch.save`` ever wrote (zip since
+1.6, the legacy pickle stream, the older tar archive); a training checkpoint's ``state_dict``
+entry (or another named entry) is used when present, else a bare dictionary of tensors. A
+``.safetensors`` file holds the state dict itself. The ``module.`` prefix of
+``nn.DataParallel`` is removed. :func:`check_keys` then demands exactly a model's keys with
+its shapes. Imports no ComfyUI module.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _strip_prefix(state: Mapping, path: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def _read_pth(path: Path) -> Mapping:
+def _read_pth(path: Path, entry: str = "state_dict") -> Mapping:
     with path.open("rb") as f:
         start = f.read(262)
     head = start[:4]
@@ -90,12 +91,12 @@ def _read_pth(path: Path) -> Mapping:
             reason = _last_line(exc)
         raise InvalidModelError(f"{path.name} is not a readable PyTorch checkpoint ({reason})",
                                 details={"path": str(path)}) from exc
-    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
-        return checkpoint["state_dict"]
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get(entry), Mapping):
+        return checkpoint[entry]
     if isinstance(checkpoint, Mapping) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return checkpoint  # a bare state dict
     top = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-    raise InvalidModelError(f"{path.name} has no 'state_dict' of tensors (top level: {top})",
+    raise InvalidModelError(f"{path.name} has no {entry!r} of tensors (top level: {top})",
                             details={"path": str(path)})
 
 
@@ -110,13 +111,16 @@ def _read_safetensors(path: Path) -> Mapping:
                                 details={"path": str(path)}) from exc
 
 
-def read_weights(path: str | os.PathLike, *, what: str = "model weights") -> dict[str, torch.Tensor]:
+def read_weights(path: str | os.PathLike, *, what: str = "model weights",
+                 entry: str = "state_dict") -> dict[str, torch.Tensor]:
     """The tensors of a weights file, on the CPU, ``module.`` prefix removed.
 
     Args:
-        path: a ``.pth`` checkpoint (``{"state_dict": ...}`` or a bare state dict saved with
+        path: a ``.pth`` checkpoint (``{entry: ...}`` or a bare state dict saved with
             ``torch.save``) or a ``.safetensors`` file (chosen by the file's suffix).
         what: how messages name the file's kind (e.g. ``"Wav2Lip weights"``).
+        entry: the training checkpoint's entry holding the state dict (``"state_dict"`` for
+            Wav2Lip; SadTalker's mapping checkpoints use ``"mapping"``).
 
     Returns:
         ``{name: tensor}`` as stored (dtype kept; ``num_batches_tracked`` entries included).
@@ -129,12 +133,12 @@ def read_weights(path: str | os.PathLike, *, what: str = "model weights") -> dic
     p = Path(path)
     if not p.is_file():
         raise ModelsMissingError(f"{what} not found: {p}", details={"missing": [p.name], "files": [str(p)]})
-    raw = _read_safetensors(p) if p.suffix.lower() == ".safetensors" else _read_pth(p)
+    raw = _read_safetensors(p) if p.suffix.lower() == ".safetensors" else _read_pth(p, entry)
     return _strip_prefix(raw, p)
 
 
 def check_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "weights",
-               kind: str = "model", optional: Iterable[str] = ()) -> None:
+               kind: str = "model", optional: Iterable[str] = (), prefix: str = "") -> None:
     """Raise unless ``state`` has exactly ``model``'s keys, each with the model's shape.
 
     Args:
@@ -142,6 +146,8 @@ def check_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, sou
         source: the file's name, for messages; ``kind``: what it should be (``"... is not a
             <kind> checkpoint"``).
         optional: model keys that may be absent from the file (they keep the model's values).
+        prefix: prepended to every key name reported (``state`` holds one part of a file
+            whose keys carry that prefix, e.g. ``"generator."``).
 
     Raises:
         InvalidModelError (``invalid_model``): ``details`` lists ``missing``, ``unexpected``
@@ -149,9 +155,9 @@ def check_keys(model: torch.nn.Module, state: Mapping[str, torch.Tensor], *, sou
     """
     expected = model.state_dict()
     may_lack = set(optional)
-    missing = [k for k in expected if k not in state and k not in may_lack]
-    unexpected = [k for k in state if k not in expected]
-    reshaped = [f"{k}: file {list(state[k].shape)} vs model {list(v.shape)}"
+    missing = [prefix + k for k in expected if k not in state and k not in may_lack]
+    unexpected = [prefix + k for k in state if k not in expected]
+    reshaped = [f"{prefix}{k}: file {list(state[k].shape)} vs model {list(v.shape)}"
                 for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if not (missing or unexpected or reshaped):
         return

@@ -1,5 +1,5 @@
 """The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``, ``models/wav2lip``,
-``models/syncnet``), a ``ModelLocator`` over ComfyUI's ``folder_paths``, and the model
+``models/syncnet``, ``models/sadtalker``), a ``ModelLocator`` over ComfyUI's ``folder_paths``, and the model
 dropdowns of single-file loaders (files present + the manifest's, a missing one named with
 its fetch command)."""
 
@@ -13,7 +13,7 @@ import folder_paths
 from ..errors import ModelsMissingError
 from ..models.locate import ModelLocator
 
-MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet")
+MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet", "sadtalker")
 
 
 def register_model_folders() -> None:
