@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-NODES = {"MySpinBotSpeakEspeak", "MySpinBotAnimatePortraitLite", "MySpinBotScriptWriterOllama"}
+NODES = {"MySpinBotSpeakEspeak", "MySpinBotAnimatePortraitLite", "MySpinBotScriptWriterOllama", "MySpinBotVoiceCloneF5",
+         "MySpinBotInfiniteTalk", "MySpinBotUpscaleVideo", "MySpinBotSaveToMinIO", "MySpinBotLoadWav2Lip",
+         "MySpinBotLipSyncWav2Lip", "MySpinBotLipSyncScore", "MySpinBotTrainCharacterLora", "MySpinBotLoadSadTalker",
+         "MySpinBotSadTalker"}
 LITE_NODES = {"MySpinBotSpeakEspeak", "MySpinBotAnimatePortraitLite"}
 TEMPLATE = "myspinbot_lite_talking_head"
 
