@@ -11,7 +11,7 @@ async def test_pipelines_list_parameters_defaults_and_models(client):
     r = await client.get("/myspinbot/pipelines")
     assert r.status == 200
     by_name = {p["name"]: p for p in (await r.json())["pipelines"]}
-    assert {"lite", "f5", "infinitetalk", "scene"} <= set(by_name)
+    assert {"lite", "f5", "infinitetalk", "scene", "sadtalker"} <= set(by_name)
     lite, f5 = by_name["lite"], by_name["f5"]
     assert lite["models"] == [] and lite["stages"][-1] == "store"
     assert lite["parameters"]["properties"]["fps"]["default"] == 25.0

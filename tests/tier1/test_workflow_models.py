@@ -53,3 +53,12 @@ def test_scene_workflow_offers_every_model_its_pipeline_needs():
     assert {"sd15_pruned_emaonly_fp16", "svd_img2vid_xt", "wav2lip_gan", "RealESRGAN_x4plus"} <= set(needed)
     for name in needed:
         assert {f.filename for f in manifest[name].files} <= offered, name
+
+
+def test_sadtalker_workflow_offers_every_model_its_pipeline_needs():
+    offered = {m["name"] for m in _offered(REPO / "workflows" / "myspinbot_sadtalker.json")}
+    manifest = load_manifest()
+    needed = models_used_by(manifest, "sadtalker")
+    assert {"sadtalker_256", "sadtalker_512", "sadtalker_mapping", "RealESRGAN_x4plus"} <= set(needed)
+    for name in needed:
+        assert {f.filename for f in manifest[name].files} <= offered, name
