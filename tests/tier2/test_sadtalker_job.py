@@ -5,9 +5,9 @@ Models, written into the ``comfy_clone`` models tree:
 
 - ``sadtalker/SadTalker_V0.0.2_256.safetensors`` and the two mapping checkpoints
   (``mapping_00229`` / ``mapping_00109-model.pth.tar``: the manifest's ``sadtalker_mapping`` is
-  both files, so the preflight asks for both): full-size random weights in the official layouts (``sadtalker_layout``, as in
-  ``test_sadtalker_node.py``), under the manifest's file names, so the models preflight passes
-  on them;
+  both files, so the preflight asks for both): full-size random weights in the official layouts
+  (``sadtalker_layout``, as in ``test_sadtalker_node.py``), under the manifest's file names, so
+  the models preflight passes on them;
 - ``upscale_models/tiny_esrgan_x2_sadtalker.pth``: a tiny random x2 ESRGAN (8 filters, 1 block),
   a file of the user's own (no preflight).
 

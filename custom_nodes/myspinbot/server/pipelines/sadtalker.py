@@ -15,7 +15,7 @@ from .common import (F5_MODELS, PORTRAIT, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_S
 from .workflow import link, node_by_title, node_inputs
 
 SIZES = (256, 512)
-SEED_MAX = 2 ** 31 - 1  # the SadTalker node's own limit
+NODE_SEED_MAX = 2 ** 31 - 1  # the SadTalker node's own limit (below common.SEED_MAX)
 CHECKPOINT_FILES = {256: "SadTalker_V0.0.2_256.safetensors", 512: "SadTalker_V0.0.2_512.safetensors"}
 MAPPING_FILES = {"crop": "mapping_00229-model.pth.tar", "resize": "mapping_00229-model.pth.tar",
                  "full": "mapping_00109-model.pth.tar"}
@@ -119,7 +119,7 @@ def _animation_params() -> tuple[Param, ...]:
     """SadTalker's own settings and model files."""
     return (
         Param("seed", "integer", "SadTalker", "seed", "Seed for the script, the voice and the animation "
-              "(blinks, head motion): same seed, same video.", default=0, minimum=0, maximum=SEED_MAX),
+              "(blinks, head motion): same seed, same video.", default=0, minimum=0, maximum=NODE_SEED_MAX),
         Param("size", "integer", None, None, "Face resolution: 256 or 512 (the checkpoint of that size).",
               default=256, minimum=256, maximum=512),
         Param("preprocess", "string", "SadTalker", "preprocess", "crop: the face square; resize: the whole "
