@@ -12,7 +12,7 @@ Models, written into the ``comfy_clone`` models tree:
   a file of the user's own (no preflight).
 
 The job: the real portrait fixture (512 x 512, one frontal face) and a one-word script spoken by
-espeak-ng ("Hi.", about 0.63 s: 15 frames), capped at ``max_frames`` 3 because the renderer
+espeak-ng ("Hi.", about 0.63 s: 15 frames), capped at ``max_frames`` 2 because the renderer
 costs tens of seconds per 256 px frame on this CPU (the node cuts the speech to the frames it
 renders); SadTalker at 256 px (crop), upscaled x2, stored in S3-compatible storage. Random
 weights draw meaningless faces: this checks the plumbing (job -> workflow -> nodes -> MP4 ->
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.tier2, pytest.mark.slow]
 
 BUCKET = "myspinbot-tier2-sadtalker"
 FPS = 25.0
-FRAMES = 3
+FRAMES = 2
 
 
 def _models_dir(comfy) -> Path:
@@ -128,3 +128,24 @@ def test_script_to_talking_head_upscaled_and_stored(comfy_clone, s3_standin, fix
     assert storage["uri"].startswith(f"s3://{BUCKET}/"), storage
     with urllib.request.urlopen(storage["presigned_url"], timeout=30) as response:
         assert response.read() == path.read_bytes()
+
+
+def test_speech_recording_still_full_portrait(comfy_clone, fixtures_dir, sadtalker_models, tmp_path):
+    """A real recording ("Front left", 1.48 s) animated as is, capped at 2 frames, in still mode
+    with ``preprocess=full`` (the 73-coefficient mapping; the face pasted back into the whole
+    512 x 512 portrait); no upscaling, no storage (core's SaveVideo)."""
+    files = {**_portrait(fixtures_dir),
+             "speech_recording": ("speech.wav", (fixtures_dir / "speech_front_left.wav").read_bytes(), "audio/wav")}
+    data = {"pipeline": "sadtalker", "preprocess": "full", "still": "true", "max_frames": "2", "batch_size": "2",
+            "upscale": "false", "storage": "false"}
+    r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
+    assert r.status_code == 202, r.text
+    done, _ = _wait(comfy_clone, r.json()["id"], timeout=900)
+    assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
+    [video] = done["outputs"]
+    path = tmp_path / "sadtalker_full.mp4"
+    path.write_bytes(requests.get(comfy_clone.url + video["url"], timeout=60).content)
+    info = probe_media(path)
+    assert (info["video"]["width"], info["video"]["height"]) == (512, 512), info  # the whole portrait
+    assert info["video"]["frame_count"] == 2 and info["audio"]["duration_s"] == pytest.approx(2 / FPS, abs=0.03), info
+    assert abs(info["video"]["duration_s"] - info["audio"]["duration_s"]) <= 1.0 / FPS, info
