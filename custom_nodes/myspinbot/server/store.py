@@ -16,6 +16,7 @@ from .repos.assets import AssetsRepo
 from .repos.idempotency import IdempotencyRecord, IdempotencyRepo
 from .repos.jobs import JobsRepo
 from .repos.pending_uploads import PendingUploadsRepo
+from .repos.profiles import ProfilesRepo
 from .repos.prompts import PromptRecord, PromptsRepo
 from .webhook_store import WebhookStore
 
@@ -23,7 +24,8 @@ __all__ = ["IdempotencyRecord", "JobStore", "PromptRecord"]
 
 
 class JobStore:
-    """Jobs, prompts, idempotency keys, assets, pending uploads and webhook rows over one connection.
+    """Jobs, prompts, idempotency keys, assets, pending uploads, webhook rows and character
+    profiles (``profiles``: ``repos.profiles.ProfilesRepo``) over one connection.
 
     ``source``: a database file (opened, created or migrated here; ``":memory:"`` for a private
     one) or an open ``Database``. Safe to share between threads."""
@@ -37,6 +39,7 @@ class JobStore:
         self.assets = AssetsRepo(self.db)
         self.pending_uploads = PendingUploadsRepo(self.db)
         self.webhooks = WebhookStore(self.db)
+        self.profiles = ProfilesRepo(self.db)
 
     def close(self) -> None:
         self.db.close()
