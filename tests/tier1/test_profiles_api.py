@@ -151,6 +151,17 @@ async def test_canceled_training_fails_the_profile_and_delete_waits_for_training
     failed = await (await client.get(profile["urls"]["self"])).json()
     assert failed["status"] == "failed" and failed["error"]["code"] == "training_canceled"
 
+    # Trained again, with more steps: a new train_profile job.
+    r = await client.post(profile["urls"]["self"] + "/train", json={"options": {"steps": 5}})
+    assert r.status == 202, await r.text()
+    again = await r.json()
+    assert again["status"] == "training" and again["error"] is None
+    assert again["training_job_id"] != profile["training_job_id"] and again["options"]["steps"] == 5
+    prompt = host.prompts[again["training_job_id"]]
+    assert prompt[node_by_title(prompt, "Train LoRA")]["inputs"]["steps"] == 5
+    r = await client.post(profile["urls"]["self"] + "/train")  # its new training is queued
+    assert r.status == 409 and (await r.json())["error"]["code"] == "profile_in_use"
+
 
 async def test_patch_renames_and_replaces_the_voice(client, host, fixtures_dir):
     profile = await create(client, fixtures_dir)

@@ -128,6 +128,25 @@ def add_profile_routes(registry: RouteRegistry, profiles: ProfileService, webhoo
             shutil.rmtree(staging, ignore_errors=True)
         return web.json_response(profile_json(profile, api_base(request)))
 
+    @registry.route(api.TRAIN_PROFILE)
+    @json_errors
+    async def train_profile(request: web.Request) -> web.Response:
+        profile_id = profiles.require(_profile_id(request)).id
+        fields: dict[str, Any] = {}
+        if request.can_read_body:
+            if _body_kind(request) != "json":
+                raise ApiError(415, "unsupported_media_type", "send application/json (or no body)",
+                               {"content_type": request.content_type})
+            fields = _object(await read_json(request, settings), frozenset({"options", "webhook"}))
+        options = fields.get("options") or {}
+        if not isinstance(options, dict):
+            raise ApiError(422, "invalid_parameter", "'options' must be an object", {"field": "options"})
+        webhook = webhook_from_request(webhooks, fields.get("webhook"))
+        service.check_capacity()
+        profile = await profiles.retrain(profile_id, options, webhook=webhook)
+        body = profile_json(profile, api_base(request))
+        return web.json_response(body, status=202, headers={"Location": body["urls"]["self"]})
+
     @registry.route(api.DELETE_PROFILE)
     @json_errors
     async def delete_profile(request: web.Request) -> web.Response:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .base import JSON, PREFIX
-from .profiles import Profile, ProfilesListResponse, ProfileSubmission, ProfileSubmissionForm, ProfileUpdate
+from .profiles import (Profile, ProfilesListResponse, ProfileSubmission, ProfileSubmissionForm, ProfileTraining,
+                       ProfileUpdate)
 from .spec import Endpoint, RequestBody, Response, Shared, error, path_param
 
 PROFILE_ID = path_param("profile_id", {"type": "string", "format": "uuid"})
@@ -57,4 +58,19 @@ DELETE_PROFILE = Endpoint(
     summary="Delete a profile with its photos, voice clip, reference photo and LoRA; refused while a job uses it.",
     parameters=(PROFILE_ID,), responses={204: Response("Deleted."), 404: NOT_FOUND, 409: IN_USE})
 
-ENDPOINTS = (CREATE_PROFILE, LIST_PROFILES, GET_PROFILE, UPDATE_PROFILE, DELETE_PROFILE)
+TRAIN_PROFILE = Endpoint(
+    "POST", f"{PREFIX}/profiles/{{profile_id}}/train", "trainProfile", tag="profile",
+    summary="Train a profile again (after a failed or canceled training, or with other options): a new "
+            "train_profile job; the previous LoRA is removed.",
+    parameters=(PROFILE_ID,),
+    request=RequestBody({JSON: ProfileTraining}, required=False),
+    responses={202: Response("Training is queued.", Profile, headers=LOCATION), 400: Shared("BadRequest"),
+               404: NOT_FOUND,
+               409: error("a queued or running job uses the profile, or the base checkpoint is missing.",
+                          "profile_in_use", "models_missing"),
+               413: Shared("PayloadTooLarge"), 415: Shared("UnsupportedMediaType"),
+               422: error("details.field names the field.", "unknown_field", "unknown_parameter",
+                          "invalid_parameter", "invalid_webhook", "webhooks_disabled", "webhook_address_refused"),
+               429: Shared("QueueFull")})
+
+ENDPOINTS = (CREATE_PROFILE, LIST_PROFILES, GET_PROFILE, UPDATE_PROFILE, DELETE_PROFILE, TRAIN_PROFILE)

@@ -84,17 +84,32 @@ class ProfileSubmission(ContractModel):
 
 
 class ProfileSubmissionForm(ContractModel):
-    """Multipart form of POST /profiles: photos in file parts image_1, image_2, ... (up to image_40);
-    training options as text parts of the same names as in TrainingOptions."""
+    """Multipart form of POST /profiles: photos in file parts image_1, image_2, ... (up to image_40; the
+    schema lists the first three); training options as text parts named as in TrainingOptions."""
 
     name: str
     image_1: bytes = Field(json_schema_extra={"contentMediaType": "image/*"})
+    image_2: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "image/*"})
+    image_3: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "image/*"})
     voice_sample: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "audio/*"})
     voice_transcript: Optional[str] = None
     trigger_word: Optional[str] = None
+    steps: Optional[str] = Field(default=None, description="Training options as text (see TrainingOptions).")
+    rank: Optional[str] = None
+    learning_rate: Optional[str] = None
+    resolution: Optional[str] = None
+    checkpoint: Optional[str] = None
+    training_dtype: Optional[str] = None
+    flip: Optional[str] = None
+    seed: Optional[str] = None
     webhook: Optional[str] = Field(default=None, description="A WebhookRequest as JSON text.")
 
-    model_config = {"extra": "allow"}
+
+class ProfileTraining(ContractModel):
+    """JSON body of POST /profiles/{id}/train (optional): options merged over the previous ones."""
+
+    options: Optional[TrainingOptions] = None
+    webhook: Optional[WebhookRequest] = None
 
 
 class ProfileUpdate(ContractModel):

@@ -56,6 +56,11 @@ def remove_file(input_dir: Path, relative: str | None) -> None:
 def remove(input_dir: Path, profile_id: str, lora_name: str | None) -> None:
     """The profile's folder and its LoRA file (where ComfyUI's ``models/loras`` can be found)."""
     shutil.rmtree(folder(input_dir, profile_id), ignore_errors=True)
+    remove_lora(lora_name)
+
+
+def remove_lora(lora_name: str | None) -> None:
+    """The LoRA file and its optimizer state, where they can be found (``lora_file``)."""
     lora = lora_file(lora_name)
     if lora is not None:
         lora.unlink(missing_ok=True)

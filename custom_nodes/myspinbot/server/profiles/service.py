@@ -110,21 +110,42 @@ class ProfileService:
             if voice is not None:
                 profile.voice_path = await self._clean_voice(profile_id, voice[0])
                 profile.voice_transcript = str(transcript).strip()
-            profile.status, profile.training_job_id = TRAINING, job_id
-            self.store.profiles.save(profile)  # before the job exists: its end always finds the profile
-            values = {"folder": files.photos_folder(profile_id), "trigger_word": trigger,
-                      "lora_name": lora_stem(profile_id), **training}
-            pipeline = self.jobs.pipeline("train_profile")
-
-            async def submit() -> Job:
-                return await self.jobs.submit(job_id, pipeline, values)
-
-            await with_webhook(self.webhooks, webhook, job_id, submit)()
+            await self._train(profile, job_id, webhook)
         except BaseException:
             self.store.profiles.delete(profile_id)
             files.remove(self.input_dir, profile_id, None)
             raise
         return profile
+
+    async def retrain(self, profile_id: str, options: dict[str, Any], *, webhook: Any = None) -> Profile:
+        """Train the profile again (after a failure, or with other ``options``, merged over the
+        previous ones) in a new ``train_profile`` job; its previous LoRA is removed first. 409
+        ``profile_in_use`` while a queued or running job uses it."""
+        profile = self.require(profile_id)
+        self._refuse_in_use(profile, "it cannot be trained again")
+        before = Profile(**{**profile.__dict__})
+        profile.options = {**profile.options, **_training_options(options)}
+        profile.error, profile.lora_name = None, None
+        await off_loop(files.remove_lora, before.lora_name or f"myspinbot/{lora_stem(profile.id)}.safetensors")
+        try:
+            await self._train(profile, str(uuid.uuid4()), webhook)
+        except BaseException:
+            self.store.profiles.save(before)
+            raise
+        return profile
+
+    async def _train(self, profile: Profile, job_id: str, webhook: Any) -> None:
+        """Record the profile ``training`` with ``job_id``, then submit that job."""
+        profile.status, profile.training_job_id, profile.updated_at = TRAINING, job_id, self.clock()
+        self.store.profiles.save(profile)  # before the job exists: its end always finds the profile
+        values = {"folder": files.photos_folder(profile.id), "trigger_word": profile.trigger_word,
+                  "lora_name": lora_stem(profile.id), **profile.options}
+        pipeline = self.jobs.pipeline("train_profile")
+
+        async def submit() -> Job:
+            return await self.jobs.submit(job_id, pipeline, values)
+
+        await with_webhook(self.webhooks, webhook, job_id, submit)()
 
     async def _clean_voice(self, profile_id: str, source: Path) -> str:
         try:
