@@ -202,3 +202,41 @@ async def test_refusals(client, host, fixtures_dir):
         "profile": "00000000-0000-4000-8000-000000000000", "script": "Hi."}})
     assert r.status == 422 and (await r.json())["error"]["code"] == "profile_not_found"
     assert (await client.get("/myspinbot/profiles/nope")).status == 404
+
+
+async def test_ready_profile_files_go_to_object_storage_with_presigned_links(client, host, api, fixtures_dir,
+                                                                             monkeypatch):
+    """With MYSPINBOT_S3_* set (moto's S3 server standing in for MinIO), a ready profile's voice clip
+    is uploaded under voices/<id>/ and GET /profiles/{id} links to it (the LoRA under loras/<id>/
+    too where ComfyUI's loras folder exists: tier 2)."""
+    import asyncio
+    import urllib.request
+
+    from s3_standin import S3StandIn
+
+    s3 = S3StandIn().start()
+    try:
+        for name, value in {"ENDPOINT": s3.endpoint, "ACCESS_KEY": "MSBACCESSKEY7Q2Z", "SECRET_KEY": "msb-secret-0123",
+                            "REGION": "us-east-1", "RETRIES": "2", "BACKOFF_S": "0.01"}.items():
+            monkeypatch.setenv(f"MYSPINBOT_S3_{name}", value)
+        profile = await create(client, fixtures_dir)
+        prompt = host.prompts[profile["training_job_id"]]
+        host.run_success(profile["training_job_id"], {node_by_title(prompt, "Save reference"): b"crop"})
+        await asyncio.gather(*api.profiles.uploads)
+        body = await (await client.get(profile["urls"]["self"])).json()
+        voice = body["storage"]["voice"]
+        [local] = (host.input_dir / "myspinbot" / "profiles" / profile["id"]).glob("voice_*.wav")
+        assert voice["uri"] == f"s3://myspinbot/voices/{profile['id']}/{local.name}"
+        fetched = await asyncio.to_thread(lambda: urllib.request.urlopen(voice["presigned_url"], timeout=10).read())
+        assert fetched == local.read_bytes()
+        listed = await (await client.get("/myspinbot/profiles")).json()
+        assert "storage" not in listed["profiles"][0]
+        # Deleting the profile removes the stored object too.
+        assert (await client.delete(profile["urls"]["self"])).status == 204
+        from myspinbot.storage import head, load_settings
+
+        settings = load_settings(comfy_settings={})
+        key = voice["uri"].split("/", 3)[3]
+        assert await asyncio.to_thread(head, settings, "myspinbot", key) is None
+    finally:
+        s3.stop()

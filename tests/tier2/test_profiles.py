@@ -4,7 +4,8 @@
 made of the real speech fixtures ("Front left", 0.3 s silence, "Front right", silence, "Front
 left": each alone is under the 3 s a voice profile keeps); training runs 2 steps at 64 px in
 fp32 on the tiny random SD1.5 checkpoint (``tiny_sd15.py``) → the profile is ``ready`` with its
-LoRA in models/loras/myspinbot and the reference crop. An ``f5`` job with ``profile=<id>``,
+LoRA in models/loras/myspinbot and the reference crop, both LoRA and voice uploaded to the S3
+stand-in under ``loras/<id>/`` and ``voices/<id>/`` (presigned links in GET). An ``f5`` job with ``profile=<id>``,
 ``speech=espeak`` and a ``script`` then succeeds with no portrait or voice upload; deleting the
 profile while that job is queued or running is refused (409 ``profile_in_use``), allowed once
 it ended (files and LoRA gone). A profile whose only photo has no face ends ``failed`` with the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,16 @@ def test_profile_trains_then_an_f5_job_uses_it_and_delete_waits(comfy_clone, fix
     folder = comfy.input_dir / "myspinbot" / "profiles" / profile["id"]
     reference = Image.open(folder / "reference.png")
     assert reference.size == (64, 64)
+
+    # Object storage is configured (the S3 stand-in): the LoRA and the voice go under loras/ and voices/.
+    deadline = time.monotonic() + 120
+    while not ((stored := requests.get(comfy.url + profile["urls"]["self"], timeout=30).json()["storage"] or {})
+               .get("lora") and stored.get("voice")):
+        assert time.monotonic() < deadline, "the profile's files never reached object storage"
+        time.sleep(0.5)
+    assert stored["lora"]["uri"].endswith(f"/loras/{profile['id']}/{lora.name}")
+    assert f"/voices/{profile['id']}/voice_" in stored["voice"]["uri"]
+    assert requests.get(stored["lora"]["presigned_url"], timeout=30).content == lora.read_bytes()
 
     r = requests.post(comfy.url + "/myspinbot/jobs", timeout=60, json={"pipeline": "f5", "inputs": {
         "profile": profile["id"], "script": "Hello, I am the astronaut.", "speech": "espeak"}})

@@ -8,7 +8,9 @@ are captioned with the trigger word (``training.captions_for``), encoded by core
 ``MakeTrainingDataset`` (VAE latents, CLIP conditioning) and trained with core's LoRA
 training code (``_lora_trainer.train_lora``). The file is saved every ``save_every`` steps and
 at the end, with metadata (base model hash, trigger word, steps, rank, dataset size, ...);
-choosing it as ``resume_from`` continues from its saved step count to ``steps``.
+choosing it as ``resume_from`` continues from its saved step count to ``steps``. The ``faces``
+output is the dataset's unmirrored crops, largest face first (the ``train_profile`` pipeline
+saves them: the first is a character profile's reference photo).
 """
 
 from __future__ import annotations

@@ -127,7 +127,8 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     # Character profiles: a training job's end settles its profile (a listener, like webhooks),
     # and jobs may name a ready profile instead of a portrait and a voice.
     profiles = ProfileService(service, access.webhooks)
-    service.events.listen(TrainingObserver(store, host.input_dir, host.output_dir, clock))
+    service.events.listen(TrainingObserver(store, host.input_dir, host.output_dir, clock,
+                                           on_ready=profiles.store_files_later))
     service.profile_inputs = profiles.inputs_for
     # Jobs the previous ComfyUI process left unfinished: settled now, re-queued (once) when the
     # server starts; finished jobs past their retention expire then and periodically.

@@ -116,7 +116,8 @@ _PROFILES = (
     """CREATE TABLE profiles (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, trigger_word TEXT NOT NULL,
         lora_name TEXT, voice_path TEXT, voice_transcript TEXT, reference_photo TEXT, photos TEXT NOT NULL,
-        options TEXT NOT NULL, training_job_id TEXT, error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL)""",
+        options TEXT NOT NULL, training_job_id TEXT, error TEXT, storage TEXT, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL)""",
     "CREATE INDEX profiles_by_created ON profiles(created_at, id)",
     "CREATE INDEX profiles_by_job ON profiles(training_job_id)",
 )

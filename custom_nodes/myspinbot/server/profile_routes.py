@@ -32,8 +32,8 @@ UPDATE_FIELDS = frozenset({"name", "voice_sample", "voice_transcript"})
 _PHOTO_FIELDS = frozenset(f"image_{i}" for i in range(1, MAX_PHOTOS + 1))
 
 
-def profile_json(profile: Profile, base: str) -> dict[str, Any]:
-    """The public profile (``contract.profiles.Profile``)."""
+def profile_json(profile: Profile, base: str, **extra: Any) -> dict[str, Any]:
+    """The public profile (``contract.profiles.Profile``); ``extra``: ``storage`` (the single-profile view)."""
     view = ProfileView(
         id=profile.id, name=profile.name, status=profile.status, trigger_word=profile.trigger_word,
         lora_name=profile.lora_name,
@@ -43,7 +43,8 @@ def profile_json(profile: Profile, base: str) -> dict[str, Any]:
         training_job_id=profile.training_job_id, error=profile.error,
         created_at=iso(profile.created_at), updated_at=iso(profile.updated_at),
         urls={"self": f"{base}/profiles/{profile.id}",
-              "training_job": f"{base}/jobs/{profile.training_job_id}" if profile.training_job_id else None})
+              "training_job": f"{base}/jobs/{profile.training_job_id}" if profile.training_job_id else None},
+        **extra)
     return dump(view)
 
 
@@ -102,7 +103,7 @@ def add_profile_routes(registry: RouteRegistry, profiles: ProfileService, webhoo
     @json_errors
     async def get_profile(request: web.Request) -> web.Response:
         profile = profiles.require(_profile_id(request))
-        return web.json_response(profile_json(profile, api_base(request)))
+        return web.json_response(profile_json(profile, api_base(request), storage=await profiles.links(profile)))
 
     @registry.route(api.UPDATE_PROFILE)
     @json_errors

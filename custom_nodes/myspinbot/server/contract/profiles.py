@@ -32,6 +32,18 @@ class ProfileError(ContractModel):
     details: Details
 
 
+class StoredFile(ContractModel):
+    uri: str = Field(description="s3://bucket/key")
+    presigned_url: Optional[str] = Field(description="Presigned GET URL (an hour); null when it cannot be made.")
+
+
+class ProfileStorage(ContractModel):
+    """Where object storage holds the profile's files (MYSPINBOT_S3_*): loras/<id>/..., voices/<id>/..."""
+
+    lora: Optional[StoredFile] = None
+    voice: Optional[StoredFile] = None
+
+
 class ProfileUrls(ContractModel):
     self: str
     training_job: Optional[str] = Field(description="The train_profile job (progress, cancel, events).")
@@ -53,6 +65,9 @@ class Profile(ContractModel):
     created_at: Timestamp
     updated_at: Timestamp
     urls: ProfileUrls
+    storage: Optional[ProfileStorage] = Field(
+        None, description="GET /profiles/{id} only: the stored LoRA and voice with presigned links; null when "
+                          "nothing is stored (storage off, or not ready yet).")
 
 
 class ProfilesListResponse(ContractModel):

@@ -9,6 +9,7 @@ thread; decoding and file work run in the default executor.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from ..pipelines.train_profile import TRAINING_OPTIONS
 from ..repos.profiles import READY, TRAINING, Profile
 from ..uploads import accept_image
 from ..webhook_request import with_webhook
-from . import files
+from . import files, storage
 
 MAX_PHOTOS = 40
 """The most photos one profile may have."""
@@ -45,6 +46,36 @@ class ProfileService:
         self.input_dir = Path(jobs.host.input_dir)
         self.webhooks = webhooks
         self.clock: Callable[[], float] = jobs.clock
+        self.user_dir = Path(jobs.host.user_dir)
+        self.uploads: set[asyncio.Task] = set()  # files on their way to object storage
+
+    # --- object storage ------------------------------------------------------------------
+    def store_files_later(self, profile_id: str) -> None:
+        """Upload the profile's LoRA and voice to object storage in the background (on the event loop's thread)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # settled before the server runs (recovery at start): stays local
+            return
+        task = loop.create_task(self.store_files(profile_id))
+        self.uploads.add(task)
+        task.add_done_callback(self.uploads.discard)
+
+    async def store_files(self, profile_id: str) -> None:
+        """Upload (off the loop) and record where the files went; a profile deleted meanwhile is left alone."""
+        profile = self.store.profiles.get(profile_id)
+        if profile is None:
+            return
+        stored = await off_loop(storage.upload_profile, self.user_dir, self.input_dir, profile)
+        profile = self.store.profiles.get(profile_id)
+        if stored and profile is not None:
+            profile.storage = stored
+            self.store.profiles.save(profile)
+
+    async def links(self, profile: Profile) -> dict[str, Any] | None:
+        """Presigned links to the profile's stored files (``storage.presigned_links``), off the loop."""
+        if not profile.storage:
+            return None
+        return await off_loop(storage.presigned_links, self.user_dir, profile.storage)
 
     # --- reading -------------------------------------------------------------------------
     def all(self) -> list[Profile]:
@@ -180,15 +211,18 @@ class ProfileService:
             profile.voice_transcript = str(transcript).strip()
         profile.updated_at = self.clock()
         self.store.profiles.save(profile)
+        if voice is not None and profile.status == READY:
+            self.store_files_later(profile.id)
         return profile
 
     async def delete(self, profile_id: str) -> None:
-        """Remove the profile, its files and LoRA. 409 ``profile_in_use`` while a queued or
+        """Remove the profile, its files and LoRA (and their copies in object storage). 409 ``profile_in_use`` while a queued or
         running job (its training included) uses it."""
         profile = self.require(profile_id)
         self._refuse_in_use(profile, "it cannot be deleted")
         self.store.profiles.delete(profile.id)
         await off_loop(files.remove, self.input_dir, profile.id, profile.lora_name)
+        await off_loop(storage.remove_objects, self.user_dir, profile.storage)
 
     def _refuse_in_use(self, profile: Profile, what: str) -> None:
         using = self.jobs_using(profile)

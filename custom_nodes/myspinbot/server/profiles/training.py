@@ -26,10 +26,13 @@ _DROPPED = re.compile(r"^dropped (?P<file>.+?): (?P<message>.+)$")
 
 class TrainingObserver:
     """``JobEvents`` listener: ``store`` holds the profiles, ``input_dir`` / ``output_dir`` are
-    ComfyUI's folders, ``clock`` Unix seconds."""
+    ComfyUI's folders, ``clock`` Unix seconds; ``on_ready(profile id)`` runs after a profile
+    became ready (``ProfileService.store_files_later``: its files to object storage)."""
 
-    def __init__(self, store: Any, input_dir: Path, output_dir: Path, clock: Callable[[], float]):
+    def __init__(self, store: Any, input_dir: Path, output_dir: Path, clock: Callable[[], float],
+                 on_ready: Callable[[str], None] = lambda profile_id: None):
         self.store, self.input_dir, self.output_dir, self.clock = store, Path(input_dir), Path(output_dir), clock
+        self.on_ready = on_ready
 
     def __call__(self, event: JobEvent) -> None:
         job = event.job
@@ -46,6 +49,8 @@ class TrainingObserver:
         profile.updated_at = self.clock()
         self.store.profiles.save(profile)
         log.info("myspinbot: profile %s is %s", profile.id, profile.status)
+        if profile.status == READY:
+            self.on_ready(profile.id)
 
     def _ready(self, profile: Profile, job: Job) -> None:
         output = job.output("reference")

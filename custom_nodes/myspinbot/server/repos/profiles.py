@@ -38,12 +38,13 @@ class Profile:
     options: dict[str, Any] = field(default_factory=dict)
     training_job_id: str | None = None
     error: dict[str, Any] | None = None
+    storage: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
 
 
 COLUMNS = ("id", "name", "status", "trigger_word", "lora_name", "voice_path", "voice_transcript", "reference_photo",
-           "photos", "options", "training_job_id", "error", "created_at", "updated_at")
+           "photos", "options", "training_job_id", "error", "storage", "created_at", "updated_at")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM profiles"
 _INSERT = f"INSERT INTO profiles ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UPDATE = f"UPDATE profiles SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])} WHERE id = ?"
@@ -89,7 +90,8 @@ class ProfilesRepo:
 def _to_row(p: Profile) -> tuple:
     return (p.id, p.name, p.status, p.trigger_word, p.lora_name, p.voice_path, p.voice_transcript, p.reference_photo,
             json.dumps(p.photos), json.dumps(p.options), p.training_job_id,
-            json.dumps(p.error) if p.error is not None else None, p.created_at, p.updated_at)
+            json.dumps(p.error) if p.error is not None else None,
+            json.dumps(p.storage) if p.storage is not None else None, p.created_at, p.updated_at)
 
 
 def _to_profile(row: tuple) -> Profile:
@@ -97,4 +99,5 @@ def _to_profile(row: tuple) -> Profile:
     v["photos"] = json.loads(v["photos"])
     v["options"] = json.loads(v["options"])
     v["error"] = json.loads(v["error"]) if v["error"] else None
+    v["storage"] = json.loads(v["storage"]) if v["storage"] else None
     return Profile(**v)
