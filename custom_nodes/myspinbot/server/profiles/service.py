@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ...errors import InvalidInputError
 from ..api_errors import ApiError
+from ..input_limits import audio_limit, check_audio_length
 from ..jobs.assets import off_loop
 from ..model import CANCELING, QUEUED, RUNNING, Job
 from ..pipelines.coercion import coerce_value
@@ -179,7 +180,9 @@ class ProfileService:
         await with_webhook(self.webhooks, webhook, job_id, submit)()
 
     async def _clean_voice(self, profile_id: str, source: Path) -> str:
+        """Check the recording's length (413 ``audio_too_long``: ``max_audio_s``), then clean it in."""
         try:
+            await off_loop(check_audio_length, source, *audio_limit(self.jobs.settings, None), "voice_sample")
             path, _ = await off_loop(files.store_voice, self.input_dir, profile_id, source, uuid.uuid4().hex[:8])
         except InvalidInputError as err:
             raise ApiError(422, "invalid_voice_sample", f"the voice sample cannot be used: {err.message}",
