@@ -7,6 +7,8 @@ while a job uses the profile. Every response is checked against the app's /opena
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -26,14 +28,10 @@ def voice_wav(fixtures_dir) -> bytes:
     left, rate = load_audio(fixtures_dir / "speech_front_left.wav")
     right, _ = load_audio(fixtures_dir / "speech_front_right.wav")
     gap = np.zeros((1, int(0.3 * rate)), np.float32)
-    buffer = io.BytesIO()
-    import tempfile, pathlib  # noqa: E401
-
     with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "v.wav"
+        path = Path(tmp) / "voice.wav"
         write_wav(path, np.concatenate([left, gap, right, gap, left], axis=1), rate)
-        buffer.write(path.read_bytes())
-    return buffer.getvalue()
+        return path.read_bytes()
 
 
 def photos(fixtures_dir, faceless: bool = False) -> list[tuple[str, bytes]]:
