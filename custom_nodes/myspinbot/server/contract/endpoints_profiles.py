@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import JSON, PREFIX
 from .profiles import (Profile, ProfilesListResponse, ProfileSubmission, ProfileSubmissionForm, ProfileTraining,
-                       ProfileUpdate)
+                       ProfileUpdate, ProfileUpdateForm)
 from .spec import Endpoint, RequestBody, Response, Shared, error, path_param
 
 PROFILE_ID = path_param("profile_id", {"type": "string", "format": "uuid"})
@@ -46,7 +46,7 @@ UPDATE_PROFILE = Endpoint(
     summary="Rename a profile and/or replace its voice (a new sample with its transcript, or a corrected "
             "transcript); JSON with an asset id, or multipart with the file.",
     parameters=(PROFILE_ID,),
-    request=RequestBody({JSON: ProfileUpdate, "multipart/form-data": ProfileUpdate}),
+    request=RequestBody({JSON: ProfileUpdate, "multipart/form-data": ProfileUpdateForm}),
     responses={200: Response("The profile.", Profile), 400: Shared("BadRequest"), 404: NOT_FOUND, 409: IN_USE,
                413: Shared("PayloadTooLarge"), 415: Shared("UnsupportedMediaType"),
                422: error("details.field names the field.", "missing_*", "unknown_field", "invalid_parameter",

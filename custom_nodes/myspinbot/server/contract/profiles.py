@@ -133,3 +133,11 @@ class ProfileUpdate(ContractModel):
     name: Optional[str] = None
     voice_sample: Optional[Sha256] = Field(default=None, description="Asset id of a new voice recording.")
     voice_transcript: Optional[str] = None
+
+
+class ProfileUpdateForm(ContractModel):
+    """Multipart form of PATCH /profiles/{id}: the new voice as a file part."""
+
+    name: Optional[str] = None
+    voice_sample: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "audio/*"})
+    voice_transcript: Optional[str] = None
