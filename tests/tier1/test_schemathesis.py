@@ -203,6 +203,22 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403",
 include-operation-id = "createJob"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "400", "422"]
 
+# createProfile / updateProfile / trainProfile: as createJob, asset ids must name uploaded assets of the
+# right kind (422), photos and the voice must decode (400) and the voice must hold 3 s of speech (422
+# invalid_voice_sample), a name must not be blank (422 missing_name), a voice sample needs its
+# transcript (422 missing_*); updateProfile / trainProfile refuse a profile a queued job uses (409).
+[[operations]]
+include-operation-id = "createProfile"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "400", "422"]
+
+[[operations]]
+include-operation-id = "updateProfile"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "400", "422"]
+
+[[operations]]
+include-operation-id = "trainProfile"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "400", "422"]
+
 # streamJobEvents stays open until its job ends (most jobs here never do): read its first event
 # (the snapshot) and validate that, instead of waiting for the request timeout.
 [[operations]]

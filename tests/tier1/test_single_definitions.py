@@ -55,6 +55,7 @@ def test_the_route_prefix_is_written_once():
 
 OTHER_MEANINGS = {
     ("server/webhook_store.py", "failed"): "the state of a webhook delivery (stored in its own table), not of a job",
+    ("server/repos/profiles.py", "failed"): "the state of a character profile (its own table), not of a job",
 }
 """Literals that read like a job status but name something else, and what."""
 

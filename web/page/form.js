@@ -7,6 +7,7 @@ import { submitJob, uploadAsset } from "./jobs.js";
 
 // Which page field feeds which pipeline parameter (the first one the pipeline has).
 const FIELD_PARAMS = {
+  profile: ["profile"],
   portrait: ["portrait"],
   recording: ["audio", "voice_sample"],
   transcript: ["voice_transcript"],
@@ -19,6 +20,10 @@ const FIELD_PARAMS = {
 const FILE_FIELDS = ["portrait", "recording"];
 const TEXT_FIELDS = ["transcript", "prompt", "script"];
 const NUMBER_FIELDS = ["fps", "seed"];
+// What a chosen profile gives instead (POST /jobs refuses them together with 'profile').
+const PROFILE_FILLS = ["portrait", "recording", "transcript"];
+// Pipelines the form does not offer: train_profile is submitted by the Profiles card (POST /profiles).
+const HIDDEN_PIPELINES = new Set(["train_profile"]);
 
 let pipelines = {}; // name -> {description, params: {name: JSON Schema}}
 let onCreated = () => {};
@@ -28,6 +33,7 @@ export function initForm(created) {
   onCreated = created;
   $("job-form").addEventListener("submit", onSubmit);
   $("pipeline").addEventListener("change", showPipelineFields);
+  $("profile").addEventListener("change", showPipelineFields);
   for (const id of [...FILE_FIELDS, ...TEXT_FIELDS]) {
     $(id).addEventListener("input", () => $(id).classList.remove("invalid"));
   }
@@ -42,6 +48,7 @@ export async function loadPipelines() {
   const listing = await api("/pipelines");
   const loaded = {};
   for (const item of listing.pipelines || []) {
+    if (HIDDEN_PIPELINES.has(item.name)) continue;
     const schema = item.parameters || {};
     loaded[item.name] = { description: item.description || "", params: schema.properties || {} };
   }
@@ -77,12 +84,14 @@ function applyNumberSchema(field, schema) {
   input.title = schema.description || "";
 }
 
-function showPipelineFields() {
+/** Show the fields of the chosen pipeline (and profile). */
+export function showPipelineFields() {
   const name = $("pipeline").value;
   const pipeline = pipelines[name];
   $("pipeline-description").textContent = pipeline ? pipeline.description : "";
+  const profiled = Boolean(paramFor("profile", name) && $("profile").value);
   for (const row of document.querySelectorAll("[data-field]")) {
-    row.hidden = !paramFor(row.dataset.field, name);
+    row.hidden = !paramFor(row.dataset.field, name) || (profiled && PROFILE_FILLS.includes(row.dataset.field));
   }
   for (const field of NUMBER_FIELDS) {
     const param = paramFor(field, name);
@@ -130,7 +139,13 @@ export function showFormError(err) {
 async function readForm(pipeline) {
   const inputs = {};
   const labels = {};
+  const profile = paramFor("profile", pipeline) && $("profile").value;
+  if (profile) {
+    inputs.profile = profile;
+    labels.profile = $("profile").selectedOptions[0].textContent;
+  }
   for (const field of FILE_FIELDS) {
+    if (profile && PROFILE_FILLS.includes(field)) continue;
     const param = paramFor(field, pipeline);
     const file = param && $(field).files[0];
     if (!file) continue;
@@ -139,6 +154,7 @@ async function readForm(pipeline) {
     labels[param] = file.name;
   }
   for (const field of TEXT_FIELDS) {
+    if (profile && PROFILE_FILLS.includes(field)) continue;
     const param = paramFor(field, pipeline);
     const value = param ? $(field).value : "";
     if (value.trim()) inputs[param] = value;

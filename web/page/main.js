@@ -7,13 +7,15 @@
 //   current.js  the "Current job" panel and its video
 //   watch.js    following the current job (server-sent events or polling)
 //   history.js  the history table
+//   profiles.js the "Profiles" card (create, follow training, delete) and the form's profile menu
 // This module wires them together, asks for the API token when the server wants one, and starts.
 
 import { onTokenRefused, resetRefused, setToken, signIn, signOut, token, tokenRefused, usingToken } from "./api.js";
 import { currentJob, onJobShown, onVideoError } from "./current.js";
 import { $ } from "./dom.js";
-import { initForm, loadPipelines, pipelineCount, showFormError } from "./form.js";
+import { initForm, loadPipelines, pipelineCount, showFormError, showPipelineFields } from "./form.js";
 import { cancel, initHistory, markSelected, newestActive, refreshHistory, retry, updateHistoryRow } from "./history.js";
+import { initProfiles, refreshProfiles } from "./profiles.js";
 import { onJobChange, watch } from "./watch.js";
 
 function showAuth(err) {
@@ -49,6 +51,7 @@ async function connect() {
     return;
   }
   await refreshHistory();
+  await refreshProfiles();
   // After a reload, follow the newest unfinished job.
   const active = newestActive();
   if (!currentJob() && active) watch(active);
@@ -64,6 +67,7 @@ function start() {
     refreshHistory();
   });
   initHistory();
+  initProfiles(showPipelineFields);
   $("current-cancel").addEventListener("click", () => currentJob() && cancel(currentJob().id));
   $("current-retry").addEventListener("click", () => currentJob() && retry(currentJob().id));
   $("auth-form").addEventListener("submit", async (event) => {

@@ -8,7 +8,9 @@ are captioned with the trigger word (``training.captions_for``), encoded by core
 ``MakeTrainingDataset`` (VAE latents, CLIP conditioning) and trained with core's LoRA
 training code (``_lora_trainer.train_lora``). The file is saved every ``save_every`` steps and
 at the end, with metadata (base model hash, trigger word, steps, rank, dataset size, ...);
-choosing it as ``resume_from`` continues from its saved step count to ``steps``.
+choosing it as ``resume_from`` continues from its saved step count to ``steps``. The ``faces``
+output is the dataset's unmirrored crops, largest face first (the ``train_profile`` pipeline
+saves them: the first is a character profile's reference photo).
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class TrainCharacterLora(io.ComfyNode):
                 io.Int.Output("steps", tooltip="Steps the saved LoRA has been trained for."),
                 io.Custom("LOSS_MAP").Output("loss", tooltip="This run's losses, for core's Plot Loss Graph."),
                 io.String.Output("report", tooltip="Which photos were used and why the others were not."),
+                io.Image.Output("faces", tooltip="The dataset's face crops (no mirrored copies), the largest face "
+                                "first: the first is the character's reference photo."),
             ],
             hidden=[io.Hidden.unique_id],
         )
@@ -188,7 +192,7 @@ class TrainCharacterLora(io.ComfyNode):
             if existing:
                 save_lora(target, existing, meta(start))
             text = report + f"\nalready trained for {start} steps"
-            return io.NodeOutput(listed_name, start, {"loss": []}, text, ui=ui.PreviewText(text))
+            return io.NodeOutput(listed_name, start, {"loss": []}, text, face_batch(prepared), ui=ui.PreviewText(text))
 
         mm.throw_exception_if_processing_interrupted()
         batch = [torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None] for img in prepared.images]
@@ -217,4 +221,14 @@ class TrainCharacterLora(io.ComfyNode):
                                  code="training_diverged")
         on_save(int(steps), tensors, optimizer_state)
         text = report + f"\ntrained steps {start + 1}-{steps}, last loss {losses[-1]:.4f}; saved {listed_name}"
-        return io.NodeOutput(listed_name, int(steps), {"loss": losses}, text, ui=ui.PreviewText(text))
+        return io.NodeOutput(listed_name, int(steps), {"loss": losses}, text, face_batch(prepared),
+                             ui=ui.PreviewText(text))
+
+
+def face_batch(prepared) -> torch.Tensor:
+    """The dataset's unmirrored crops as an IMAGE batch ``[N, R, R, 3]`` float32 0..1, ordered by the
+    size of their crop box in the source photo, largest first (the most detailed face leads)."""
+    order = [i for i, flipped in enumerate(prepared.flipped) if not flipped]
+    side = {src: box[2] - box[0] for src, box in prepared.boxes.items()}
+    order.sort(key=lambda i: -side.get(prepared.sources[i], 0))
+    return torch.stack([torch.from_numpy(np.asarray(prepared.images[i], dtype=np.float32) / 255.0) for i in order])

@@ -3,7 +3,7 @@
 ``compose`` wires, in this order: the job store, the job service, access (token, guard
 middleware, metrics, webhooks: ``guard.setup_access``), recovery of the jobs a previous process
 left, retention and the queue reconciler (started with the app), and the routes of jobs and
-assets, webhooks, metrics, models and capabilities, the page and the session cookie, all through
+assets, character profiles, webhooks, metrics, models and capabilities, the page and the session cookie, all through
 one ``registry.RouteRegistry`` (so ``/openapi.json`` documents exactly these).
 
 Production (``plugin.attach``) calls it with ComfyUI's host, app and route table; the tier-1
@@ -31,6 +31,8 @@ from .jobs.event_relay import EventRelay
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
+from .profile_routes import add_profile_routes
+from .profiles import ProfileService, TrainingObserver
 from .reconcile import QueueReconciler
 from .pg_db import PgDatabase
 from .recovery import JobRecovery, Recovered, install
@@ -82,6 +84,7 @@ class Api:
     """With ``MYSPINBOT_DATABASE_URL``: this server's side of the queue it shares (else None)."""
     event_relay: EventRelay | None = None
     """With ``MYSPINBOT_DATABASE_URL``: job events to and from the other servers (else None)."""
+    profiles: ProfileService | None = None
 
     @property
     def store(self) -> JobStore:
@@ -129,6 +132,12 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
+    # Character profiles: a training job's end settles its profile (a listener, like webhooks),
+    # and jobs may name a ready profile instead of a portrait and a voice.
+    profiles = ProfileService(service, access.webhooks)
+    service.events.listen(TrainingObserver(store, host.input_dir, host.output_dir, clock,
+                                           on_ready=profiles.store_files_later))
+    service.profile_inputs = profiles.inputs_for
     recovery = JobRecovery(service)
     retention = Retention.from_settings(service, settings)
     shared_queue = relay = None
@@ -147,10 +156,11 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
 
     registry = RouteRegistry(routes)
     add_routes(registry, service, webhooks=access.webhooks, metrics=access.metrics)
+    add_profile_routes(registry, profiles, access.webhooks)
     if models is not None:
         add_model_routes(registry, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
                          engines=models.engines)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
     return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue,
-               relay)
+               relay, profiles)

@@ -111,4 +111,21 @@ def _list_indexes(conn: sqlite3.Connection) -> None:
     _run(conn, LIST_INDEXES)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_adopt_unversioned, _list_indexes)
+# --- 2 → 3: character profiles (repos/profiles.py) ------------------------------------------------
+_PROFILES = (
+    """CREATE TABLE profiles (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, trigger_word TEXT NOT NULL,
+        lora_name TEXT, voice_path TEXT, voice_transcript TEXT, reference_photo TEXT, photos TEXT NOT NULL,
+        options TEXT NOT NULL, training_job_id TEXT, error TEXT, storage TEXT, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL)""",
+    "CREATE INDEX profiles_by_created ON profiles(created_at, id)",
+    "CREATE INDEX profiles_by_job ON profiles(training_job_id)",
+)
+
+
+def _profiles(conn: sqlite3.Connection) -> None:
+    """The ``profiles`` table: one character (photos, LoRA, voice) per row."""
+    _run(conn, _PROFILES)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_adopt_unversioned, _list_indexes, _profiles)

@@ -26,6 +26,7 @@ API_VERSION = "0.3.0"
 TAGS = {
     "job": "Job lifecycle: submit, list, follow, cancel, outputs (names follow the Comfy API v2 contract).",
     "asset": "Uploaded input files.",
+    "profile": "Character profiles: photos → a trained LoRA and reference photo, plus a voice; jobs take 'profile'.",
     "model": "Model weights: status, licences, downloads; what this server can run.",
     "webhook": "Signed job-event callbacks.",
     "session": "The page's sign-in cookie.",

@@ -112,4 +112,20 @@ def _claims(conn: Any) -> None:
     _run(conn, _CLAIMS)
 
 
-PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims)
+# --- 3 → 4: character profiles (repos/profiles.py; SQLite's migration 3) ----------------------
+_PROFILES = (
+    """CREATE TABLE profiles (
+        id TEXT COLLATE "C" PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, trigger_word TEXT NOT NULL,
+        lora_name TEXT, voice_path TEXT, voice_transcript TEXT, reference_photo TEXT, photos TEXT NOT NULL,
+        options TEXT NOT NULL, training_job_id TEXT, error TEXT, storage TEXT, created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX profiles_by_created ON profiles(created_at, id)",
+    "CREATE INDEX profiles_by_job ON profiles(training_job_id)",
+)
+
+
+def _profiles(conn: Any) -> None:
+    _run(conn, _PROFILES)
+
+
+PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims, _profiles)

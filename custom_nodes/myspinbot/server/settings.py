@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     # --- request limits (uploads.py, routes.py, pipelines.py) -------------------------------
     max_upload_bytes: int = Field(512 * MIB, ge=1, description="bytes of one uploaded file")
     max_request_bytes: int = Field(1024 * MIB, ge=1, description="bytes one request may write to staging in all")
-    max_form_parts: int = Field(64, ge=1, description="parts of one multipart request (infinitetalk has 33 parameters)")
+    max_form_parts: int = Field(128, ge=1, description="parts of one multipart request (the pipelines together have about 70 "
+                                "parameters; a client may send the union)")
     max_text_bytes: int = Field(256 * 1024, ge=1, description="bytes of all text fields of one request together")
     max_json_bytes: int = Field(1 * MIB, ge=1, description="bytes of a JSON request body")
     max_json_depth: int = Field(32, ge=2, description="nesting depth of a JSON request body")

@@ -21,6 +21,7 @@ from .repos.claims import Claim, ClaimsRepo
 from .repos.idempotency import IdempotencyRecord, IdempotencyRepo
 from .repos.jobs import JobsRepo
 from .repos.pending_uploads import PendingUploadsRepo
+from .repos.profiles import ProfilesRepo
 from .repos.prompts import PromptRecord, PromptsRepo
 from .webhook_store import WebhookStore
 
@@ -38,7 +39,8 @@ class LeaseLost(RuntimeError):
 
 
 class JobStore:
-    """Jobs, prompts, idempotency keys, assets, pending uploads and webhook rows over one connection.
+    """Jobs, prompts, idempotency keys, assets, pending uploads, webhook rows and character
+    profiles (``profiles``: ``repos.profiles.ProfilesRepo``) over one connection.
 
     ``source``: a SQLite file (opened, created or migrated here; ``":memory:"`` for a private
     one) or an open ``Database`` / ``PgDatabase``. Safe to share between threads."""
@@ -55,6 +57,7 @@ class JobStore:
         self.claims = ClaimsRepo(self.db) if self.db.backend == "postgresql" else None
         """Claims of a shared queue (PostgreSQL only; None on SQLite)."""
         self._held: dict[str, Claim] = {}
+        self.profiles = ProfilesRepo(self.db)
 
     def close(self) -> None:
         self.db.close()

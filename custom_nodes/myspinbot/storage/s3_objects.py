@@ -45,6 +45,12 @@ def presign(settings: S3Settings, bucket: str, key: str, expiry_s: int = 3600) -
                      lambda c: c.presigned_get_object(bucket, key, expires=_dt.timedelta(seconds=int(expiry_s))))
 
 
+def remove(settings: S3Settings, bucket: str, key: str) -> None:
+    """Delete an object (a missing one is no error). Raises ``StorageError``, ``InvalidInputError``."""
+    bucket, key = check_bucket(bucket or settings.bucket), validate_key(key)
+    _one_shot(settings, f"could not remove s3://{bucket}/{key}", lambda c: c.remove_object(bucket, key))
+
+
 def head(settings: S3Settings, bucket: str, key: str) -> dict[str, Any] | None:
     """HEAD an object: ``{"size", "etag", "content_type", "metadata"}``, or None when it does not exist."""
     from minio.error import S3Error

@@ -34,9 +34,10 @@ CREATE_JOB = Endpoint(
                    "unknown_pipeline", "missing_pipeline", "unknown_parameter", "unknown_field", "invalid_parameter",
                    "missing_*", "conflicting_inputs", "invalid_asset_id", "asset_not_found", "asset_kind_mismatch",
                    "invalid_workflow", "idempotency_key_reused", "invalid_idempotency_key", "invalid_webhook",
-                   "webhooks_disabled", "webhook_address_refused", "duplicate_field"),
-        409: error("an asset no longer holds its uploaded bytes (upload it again), or the pipeline's models are "
-                   "missing (details name the models and the fetch command).", "asset_modified", "models_missing"),
+                   "webhooks_disabled", "webhook_address_refused", "duplicate_field", "profile_not_found"),
+        409: error("an asset no longer holds its uploaded bytes (upload it again), the pipeline's models are "
+                   "missing (details name the models and the fetch command), or the 'profile' is not ready yet.",
+                   "asset_modified", "models_missing", "profile_not_ready"),
         429: Shared("QueueFull"),
     })
 

@@ -21,6 +21,7 @@ from ..events import JobEvents
 from ..host import DEQUEUED, INTERRUPTED, Host
 from ..model import CANCELING, QUEUED, TERMINAL, Asset, Job
 from ..pipelines import Param, Pipeline
+from ..pipelines.common import ProfileInputs, apply_profile
 from ..progress import initial_detail
 from ..settings import Settings
 from ..store import IdempotencyRecord, JobStore, PromptRecord
@@ -53,6 +54,9 @@ class JobService:
     """``Retry-After`` of a 429 ``queue_full``, seconds."""
     heartbeat_s: float = HEARTBEAT_S
     """How often an idle event stream sends a comment line, seconds."""
+    profile_inputs: Callable[[Any], ProfileInputs] | None = None
+    """A ready profile's parts by id (``profiles.ProfileService.inputs_for``; raises ``ApiError``),
+    set by ``app.compose``; None: jobs cannot name a profile."""
 
     def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], settings: Settings | None = None,
                  *, clock: Callable[[], float] = time.time, require_models: Callable[[list[str]], None] | None = None,
@@ -106,8 +110,13 @@ class JobService:
     async def submit(self, job_id: str, pipeline: Pipeline, raw_values: dict[str, Any]) -> Job:
         """Validate the values, bind them into the pipeline's workflow and queue it in ComfyUI.
 
-        File values are paths relative to ComfyUI's input folder. Raises ``ApiError``; on error
-        no job is recorded."""
+        File values are paths relative to ComfyUI's input folder; a ``profile`` (id) fills in what
+        the pipeline takes from a profile (``pipelines.common.apply_profile``). Raises
+        ``ApiError``; on error no job is recorded."""
+        if "profile" in raw_values and pipeline.profile_uses:
+            if self.profile_inputs is None:
+                raise ApiError(422, "profile_not_found", "this server keeps no profiles", {"field": "profile"})
+            raw_values = apply_profile(pipeline, raw_values, self.profile_inputs(raw_values["profile"]))
         values = pipeline.coerce(raw_values)
         needed = pipeline.models(values)
         if needed and self.require_models is not None:

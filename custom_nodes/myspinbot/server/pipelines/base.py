@@ -91,6 +91,10 @@ class Pipeline:
     """Names (from the model manifest) of the weights a job with these values needs."""
     gpu: bool = False
     """Whether the pipeline runs its models on a GPU (then it accepts longer speech: ``max_audio_s_gpu``)."""
+    profile_uses: tuple[str, ...] = ()
+    """What a job's ``profile`` (a ready character profile) stands in for (``common.apply_profile``):
+    ``voice`` (voice_sample + voice_transcript), ``portrait`` (its reference photo) and/or ``lora``
+    (its LoRA + trigger word for text-to-image). Empty: the pipeline takes no profile."""
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

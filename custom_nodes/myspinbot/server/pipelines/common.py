@@ -6,11 +6,12 @@ The titles used here (``Portrait``, ``Script writer``, ``Voice sample``, ``Voice
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..api_errors import ApiError
-from .base import Param, Stage, Values
-from .workflow import node_inputs
+from .base import Param, Pipeline, Stage, Values
+from .workflow import node_by_title, node_inputs
 
 SEED_MAX = 0xFFFFFFFF
 
@@ -36,6 +37,11 @@ SCRIPT_WRITER = (
 # The voice F5-TTS clones.
 VOICE_SAMPLE = Param("voice_sample", "audio", "Voice sample", "audio", "3-12 s recording of the voice to clone.")
 VOICE_TRANSCRIPT = Param("voice_transcript", "text", "Voice clone", "ref_text", "Exactly what is said in the voice sample.")
+
+# A ready character profile (POST /myspinbot/profiles) in place of the portrait and the voice.
+PROFILE = Param("profile", "string", None, None, "A ready character profile's id: its voice clip and transcript "
+                "replace voice_sample + voice_transcript, and its reference photo the portrait (scene: its LoRA and "
+                "trigger word drive text-to-image).")
 
 
 def seed(node: str, description: str) -> Param:
@@ -80,3 +86,53 @@ def bind_script_writer(prompt: dict[str, Any], values: Values) -> None:
     if "script" in values:
         writer["mode"] = "verbatim"
         writer["prompt"] = values["script"]
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    """What a ready profile gives a job: paths relative to ComfyUI's input folder, the LoRA as
+    core's LoraLoader lists it; None for a part the profile lacks."""
+
+    id: str
+    voice_sample: str | None
+    voice_transcript: str | None
+    reference_photo: str | None
+    lora: str | None
+    trigger_word: str | None
+
+
+_PROFILE_PARTS = {"voice": ("voice_sample", "voice_transcript"), "portrait": ("portrait",),
+                  "lora": ("lora", "trigger_word")}
+
+
+def apply_profile(pipeline: Pipeline, raw: dict[str, Any], profile: ProfileInputs) -> dict[str, Any]:
+    """``raw`` with the profile's parts filled in for what ``pipeline.profile_uses`` names.
+
+    A part the profile lacks (no voice clip) is left to the client. Raises ``ApiError`` 422
+    ``conflicting_inputs`` when the client also gave a field the profile fills."""
+    values = dict(raw)
+    given = {"voice_sample": profile.voice_sample, "voice_transcript": profile.voice_transcript,
+             "portrait": profile.reference_photo, "lora": profile.lora, "trigger_word": profile.trigger_word}
+    for part in pipeline.profile_uses:
+        fields = _PROFILE_PARTS[part]
+        if any(given[name] is None for name in fields):
+            continue
+        for name in fields:
+            if name in raw:
+                raise ApiError(422, "conflicting_inputs", f"'{name}' given with a 'profile', which provides it",
+                               {"field": name})
+            values[name] = given[name]
+    return values
+
+
+def prefix_text(prompt: dict[str, Any], title: str, input_name: str, words: str) -> None:
+    """Put ``words`` and a comma before the text input ``input_name`` of the node titled ``title``
+    (a literal or a link: core's StringConcatenate joins them in the workflow)."""
+    target = prompt[node_by_title(prompt, title)]["inputs"]
+    node_id = str(max((int(k) for k in prompt if k.isdigit()), default=0) + 1)
+    prompt[node_id] = {"class_type": "StringConcatenate",
+                       "inputs": {"string_a": words, "string_b": target[input_name], "delimiter": ", "},
+                       "_meta": {"title": f"{title} trigger word"}}
+    target[input_name] = [node_id, 0]

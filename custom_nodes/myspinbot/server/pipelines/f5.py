@@ -9,7 +9,7 @@ from typing import Any
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, FPS, PORTRAIT, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+from .common import (F5_MODELS, FPS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, has_text, require_portrait, require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
 
@@ -48,7 +48,7 @@ def pipeline() -> Pipeline:
         "animated with the classical portrait animator. speech=espeak swaps F5-TTS for the weightless voice.",
         workflow_file=API_WORKFLOWS_DIR / "f5.json",
         params=(
-            PORTRAIT, PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+            PORTRAIT, PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE,
             Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
                   default="f5", choices=("f5", "espeak")),
             *SCRIPT_WRITER,
@@ -68,4 +68,5 @@ def pipeline() -> Pipeline:
             store_stage(0.05),
         ),
         models=models,
+        profile_uses=("voice", "portrait"),
     )

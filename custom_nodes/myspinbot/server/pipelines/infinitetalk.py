@@ -8,7 +8,7 @@ from typing import Any
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PORTRAIT, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, has_text, require_portrait, require_voice_sample, seed, store_stage)
 from .workflow import link, node_by_title, node_inputs
 
@@ -166,7 +166,7 @@ def pipeline() -> Pipeline:
             PORTRAIT, PROMPT, SCRIPT,
             Param("speech_recording", "audio", "Speech recording", "audio",
                   "A finished speech recording to animate as is (no script, no voice cloning)."),
-            VOICE_SAMPLE, VOICE_TRANSCRIPT, *SCRIPT_WRITER,
+            VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE, *SCRIPT_WRITER,
             seed("InfiniteTalk", "Seed for the script, the voice and the video."),
             *_video_params(),
             *_model_params(),
@@ -187,4 +187,5 @@ def pipeline() -> Pipeline:
         ),
         models=models,
         gpu=True,
+        profile_uses=("voice", "portrait"),
     )

@@ -10,7 +10,7 @@ from typing import Any
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PORTRAIT, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, has_text, require_portrait, require_voice_sample, store_stage)
 from .workflow import link, node_by_title, node_inputs
 
@@ -177,7 +177,7 @@ def pipeline() -> Pipeline:
             PORTRAIT, PROMPT, SCRIPT,
             Param("speech_recording", "audio", "Speech recording", "audio",
                   "A finished speech recording to animate as is (no script, no voice cloning)."),
-            VOICE_SAMPLE, VOICE_TRANSCRIPT,
+            VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE,
             Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
                   default="f5", choices=("f5", "espeak")),
             Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),
@@ -200,5 +200,6 @@ def pipeline() -> Pipeline:
             store_stage(0.02),
         ),
         models=models,
+        profile_uses=("voice", "portrait"),
         gpu=True,
     )

@@ -21,8 +21,8 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from . import common
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, has_text, require_voice_sample, seed, store_stage)
+from .common import (F5_MODELS, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+                     bind_script_writer, has_text, prefix_text, require_voice_sample, seed, store_stage)
 from .workflow import link, node_by_title, node_inputs
 
 #: Parameter -> {file name ComfyUI's loader sees: manifest name}. A job that names one of these
@@ -75,6 +75,8 @@ def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
         node_inputs(prompt, "Script writer")["mode"] = "ollama_scene"
     if not has_text(values, "scene"):
         node_inputs(prompt, "Positive")["text"] = link(prompt, "Script writer", 1)  # the LLM's stage description
+    if has_text(values, "trigger_word"):
+        prefix_text(prompt, "Positive", "text", values["trigger_word"].strip())
     if has_text(values, "lora"):
         lora = node_inputs(prompt, "LoRA")
         lora["strength_clip"] = lora["strength_model"]
@@ -146,6 +148,8 @@ def _picture_params() -> tuple[Param, ...]:
         Param("checkpoint", "string", "Checkpoint", "ckpt_name", "An SD1.5 or SDXL checkpoint in models/checkpoints.",
               default=DEFAULT_FILES["checkpoint"]),
         Param("lora", "string", "LoRA", "lora_name", "The character's LoRA in models/loras (none: no LoRA)."),
+        Param("trigger_word", "string", None, None, "Words put before the picture description (the LoRA's "
+              "trigger word; a profile sets its own)."),
         Param("lora_strength", "number", "LoRA", "strength_model", "Strength of the LoRA on the model and the text "
               "encoder.", default=1.0, minimum=-4, maximum=4),
         Param("width", "integer", "Scene size", "width", "Picture width (multiple of 8) before upscaling.",
@@ -202,7 +206,7 @@ def pipeline() -> Pipeline:
         "RealESRGAN upscales; the MP4 is stored in S3-compatible storage. Needs a GPU for real use.",
         workflow_file=API_WORKFLOWS_DIR / "scene.json",
         params=(
-            PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+            PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE,
             Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
                   default="f5", choices=("f5", "espeak")),
             Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),
@@ -229,4 +233,5 @@ def pipeline() -> Pipeline:
         ),
         models=models,
         gpu=True,
+        profile_uses=("voice", "lora"),
     )
