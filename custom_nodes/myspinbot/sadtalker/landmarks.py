@@ -5,7 +5,8 @@ SadTalker only uses five points of them (eye centres, nose tip, mouth corners). 
 here needs no download: MTCNN (Zhang et al., IEEE SPL 2016; :mod:`myspinbot.faces.mtcnn`,
 our PyTorch port) with the MIT-licensed weights that ship inside the ``mtcnn`` wheel, a
 dependency of the pack. Of several faces, the one O-Net scores highest is used (as the
-authors take the first detection).
+authors take the first detection); faces narrower than 5 % of the portrait's short side (or
+20 px) are not looked for, which keeps the image pyramid small on large photos.
 
 Fallback, only when the ``mtcnn`` wheel's weight files are not installed: the rough estimate
 from OpenCV's Haar face layout (:func:`myspinbot.animate.face.locate_face`: eye cascade or
@@ -28,6 +29,7 @@ from ..faces.mtcnn import MTCNN
 from ..faces.mtcnn_weights import weights_dir
 
 log = logging.getLogger(__name__)
+MIN_FACE_FRACTION = 0.05  # faces narrower than this share of the short side are not looked for
 NOSE_FRACTION = 0.55  # Haar estimate: nose tip this far from the eye line towards the mouth line
 
 
@@ -54,7 +56,7 @@ def five_points(image: np.ndarray) -> np.ndarray:
     if weights_dir() is None:
         log.warning("the mtcnn wheel is not installed: SadTalker's five points are a rough Haar estimate")
         return haar_five_points(image)
-    faces = _detector().detect(image)
+    faces = _detector().detect(image, min_face_size=max(20, int(min(image.shape[:2]) * MIN_FACE_FRACTION)))
     if not faces:
         raise NoFaceDetectedError("MTCNN found no face with landmarks in the portrait")
     return max(faces, key=lambda f: f.score).points.astype(np.float64)
