@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_nodes" / "myspinbot"
 ENGINES = ("speech", "animate", "video", "script", "storage", "models", "restore", "lipsync", "training",
-           "sadtalker")
+           "sadtalker", "faces")
 COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "server", "nodes",
                    "execution", "node_helpers"}
 PACK_ADAPTERS = {"nodes", "server"}  # the pack's own ComfyUI-facing subpackages
