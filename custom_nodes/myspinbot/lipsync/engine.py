@@ -6,8 +6,10 @@ runs it: one 16-frame mel window per video frame (:mod:`.mel`), a face box per f
 over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 96 crop with
 its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
 the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
-memory does not grow with the clip, and the video lasts as long as the audio (to within one
-frame, the source looped, played ping-pong (:mod:`.replay`) or the still repeated). Frames
+memory does not grow with the clip; the generator (:mod:`.batch`) runs in a worker thread
+while the next batch is read and the previous one encoded; and the video lasts as long as
+the audio (to within one frame, the source looped, played ping-pong (:mod:`.replay`) or the
+still repeated). Frames
 without a face pass through unchanged and are counted; a source without a face in any frame
 is an error (``no_face_detected``). Imports no ComfyUI module.
 """
@@ -17,25 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..animate.long_audio import frames_for_audio
 from ..errors import InvalidInputError, NoFaceDetectedError
 from ..speech.audio_io import load_audio, resample, to_mono
 from ..video.sizing import even_size
 from ..video.writer import Mp4Writer
+from .batch import BatchRunner, Generator
 from .boxes import BoxSettings, BoxSmoother, FaceBox, find_face_box
 from .mel import WAV2LIP_MEL, WINDOW_FRAMES, melspectrogram, window_starts
-from .paste import face_crop, lower_face_weight, model_input, paste_face
+from .paste import lower_face_weight
 from .replay import FrameSpool, check_loop_mode, source_index
 from .source import FaceSource, open_face_source
 
-Generator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``model(mel [B, 1, 80, 16], faces [B, 6, 96, 96]) -> [B, 3, 96, 96]`` (a Wav2Lip)."""
 Progress = Callable[[int, int], None]
 
 
@@ -151,38 +152,6 @@ def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mo
             raise InvalidInputError(f"{source.path} could not be read again to loop it")
 
 
-def _device_dtype(model: Generator) -> tuple[torch.device, torch.dtype]:
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    if first is None:
-        return torch.device("cpu"), torch.float32
-    return first.device, first.dtype
-
-
-class _Batcher:
-    """Runs the generator on the frames of one batch that have a face and pastes the results."""
-
-    def __init__(self, model: Generator, mel: np.ndarray, starts: np.ndarray, weight: np.ndarray):
-        self.model, self.mel, self.starts, self.weight = model, mel, starts, weight
-        self.device, self.dtype = _device_dtype(model)
-
-    @torch.inference_mode()
-    def __call__(self, batch: list[tuple[int, np.ndarray, FaceBox | None]]) -> list[np.ndarray]:
-        faces = [(k, index, frame, box) for k, (index, frame, box) in enumerate(batch) if box is not None]
-        out = [frame for _, frame, _ in batch]
-        if not faces:
-            return out
-        crops = np.stack([face_crop(frame, box) for _, _, frame, box in faces])
-        windows = np.stack([self.mel[:, self.starts[index]:self.starts[index] + WINDOW_FRAMES]
-                            for _, index, _, _ in faces])[:, None]
-        x = torch.from_numpy(model_input(crops)).to(self.device, self.dtype)
-        m = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device, self.dtype)
-        pred = self.model(m, x).float().clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
-        for (k, _, frame, box), face in zip(faces, pred):
-            out[k] = paste_face(frame, face, box, self.weight)
-        return out
-
-
 def lip_sync(
     model: Generator,
     face: str | os.PathLike,
@@ -222,7 +191,7 @@ def lip_sync(
     total = frames_for_audio(samples.shape[1], rate, source.fps)
     starts = window_starts(mel.shape[1], source.fps, num_frames=total)
     width, height = even_size(source.width, source.height)
-    run = _Batcher(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
+    run = BatchRunner(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
 
     synced = missing = written = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
@@ -234,14 +203,26 @@ def lip_sync(
             spool = stack.enter_context(FrameSpool(source.height, source.width, Path(output).parent))
         writer = stack.enter_context(Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf))
 
-        def flush() -> None:
+        # The generator runs in one worker thread, a batch at a time, while this thread reads
+        # and detects the next batch and encodes the previous one (torch and x264 release the
+        # GIL): at most three batches are held, whatever the clip's length.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wav2lip")
+        stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+        pending: list[Future] = []
+
+        def write(frames_out: list[np.ndarray]) -> None:
             nonlocal written
-            for frame in run(batch):
+            for frame in frames_out:
                 writer.write(np.ascontiguousarray(frame[:height, :width]))
                 written += 1
-            batch.clear()
             if progress is not None:
                 progress(written, total)
+
+        def flush() -> None:
+            pending.append(pool.submit(run, batch.copy()))
+            batch.clear()
+            if len(pending) > 1:
+                write(pending.pop(0).result())
 
         frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool)
         for index, (j, frame, box) in enumerate(frames):
@@ -262,6 +243,8 @@ def lip_sync(
                 flush()
         if batch:
             flush()
+        while pending:
+            write(pending.pop(0).result())
     return LipSyncResult(
         path=Path(output), frames=written, fps=source.fps, width=width, height=height,
         frames_synced=synced, frames_without_face=missing,

@@ -7,7 +7,8 @@ state dict's keys may carry the ``module.`` prefix of ``nn.DataParallel``. They 
 and the prefix is removed. A ``.safetensors`` file holds the state dict itself (prefixed or
 not). Loading is strict: every key of the architecture must be present with its shape, and
 no other key may be (the reading and the checks are :mod:`.weights`'s). Only then, for
-inference, each batch norm is folded into its convolution (:meth:`.Wav2Lip.fold_norms`).
+inference, each batch norm is folded into its convolution (:meth:`.Wav2Lip.fold_norms`) and
+the weights are stored channels-last.
 Imports no ComfyUI module.
 """
 
@@ -58,6 +59,7 @@ def load_wav2lip(
     dtype: torch.dtype = torch.float32,
     config: Wav2LipConfig | None = None,
     fold_norms: bool = True,
+    channels_last: bool = True,
 ) -> Wav2Lip:
     """Build the generator and load ``path`` into it strictly (see :func:`read_state_dict`).
 
@@ -68,6 +70,10 @@ def load_wav2lip(
         fold_norms: merge each batch norm into its convolution after the strict load (faster
             inference, same outputs up to float rounding; see :meth:`.Wav2Lip.fold_norms`).
             ``False`` keeps the official module tree and state dict.
+        channels_last: store the convolution weights channels-last (``torch.channels_last``):
+            the convolutions then run without converting every activation to and from the
+            backend's blocked layout (on a CPU about 1.2x faster per frame); outputs come back
+            channels-last too (same values, other strides).
 
     Returns:
         The :class:`~.wav2lip.Wav2Lip` in eval mode, gradients off.
@@ -84,4 +90,6 @@ def load_wav2lip(
     model.requires_grad_(False)
     if fold_norms:  # in float64 on the CPU, before any cast: the checks above saw the file's keys
         model.fold_norms()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     return model.to(device=device, dtype=dtype).eval()
