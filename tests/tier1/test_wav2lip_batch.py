@@ -19,6 +19,7 @@ from myspinbot.lipsync.batch import BatchRunner, unique_rows
 from myspinbot.lipsync.engine import LipSyncSettings, lip_sync
 from myspinbot.lipsync.paste import face_crop, lower_face_weight, model_input, paste_face
 from myspinbot.speech.audio_io import load_audio, resample, to_mono
+from myspinbot.video.probe import probe_media
 from myspinbot.video.reader import iter_video_frames
 
 BOX = (177, 67, 270, 179)  # the fixture portrait's padded face box (see test_wav2lip_engine.py)
@@ -174,3 +175,26 @@ def test_mel_windows_reach_the_generator(model, mel, portrait):
     starts = (np.arange(5) * 80 / 25.0).astype(int)
     BatchRunner(recording, mel, starts, lower_face_weight(96))([(k, portrait, BOX) for k in range(5)])
     np.testing.assert_array_equal(seen[0][:, 0].numpy(), windows)
+
+
+def test_speech_is_muxed_from_the_file(fixtures_dir, tmp_path):
+    """The mux reads the speech file again (nothing of it is held while frames are made): AAC at
+    its rate, a 5.1 track mixed down to stereo, the video covering it to within one frame."""
+    import soundfile
+
+    rate = 44100
+    t = np.arange(int(1.3 * rate)) / rate
+    six = np.stack([0.2 * np.sin(2 * np.pi * (200 + 50 * c) * t) for c in range(6)], axis=1).astype(np.float32)
+    wav = tmp_path / "six.wav"
+    soundfile.write(str(wav), six, rate)
+
+    def stand_in(m, faces):
+        return torch.zeros(faces.shape[0], 3, 96, 96)
+
+    result = lip_sync(stand_in, fixtures_dir / "portrait_astronaut.png", wav, tmp_path / "six.mp4")
+    info = probe_media(result.path)
+    assert info["audio"]["codec"] == "aac" and info["audio"]["sample_rate"] == rate
+    assert info["audio"]["channels"] == 2
+    assert abs(info["audio"]["duration_s"] - 1.3) < 0.05
+    assert result.frames == 33 and 0.0 <= result.video_seconds - result.audio_seconds < 1 / 25
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["six.mp4", "six.wav"]  # no temporary left

@@ -29,6 +29,7 @@ from ..animate.long_audio import frames_for_audio
 from ..errors import InvalidInputError, NoFaceDetectedError
 from ..speech.audio_io import load_audio, resample, to_mono
 from ..video.sizing import even_size
+from ..video.remux import finish_with_audio, temp_sibling, unlink_quietly
 from ..video.writer import Mp4Writer
 from .batch import BatchRunner, Generator
 from .boxes import BoxSettings, BoxSmoother, FaceBox, find_face_box
@@ -152,6 +153,18 @@ def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mo
             raise InvalidInputError(f"{source.path} could not be read again to loop it")
 
 
+def _speech_mel(audio: str | os.PathLike) -> tuple[np.ndarray, int, int]:
+    """``(mel, samples, rate)``: the speech's mel spectrogram (float32 ``[80, T]``, at least one
+    window wide), its length in samples and its sample rate. The decoded track, its 16 kHz copy
+    and the STFT's buffers are freed on return (the mux reads the file again, streamed), so
+    only the mel (about 26 KB per second) is held while the frames are made."""
+    samples, rate = load_audio(audio)
+    mel = melspectrogram(resample(to_mono(samples), rate, WAV2LIP_MEL.sample_rate)[0])
+    if mel.shape[1] < WINDOW_FRAMES:  # under 0.2 s of audio: pad with silence
+        mel = np.pad(mel, ((0, 0), (0, WINDOW_FRAMES - mel.shape[1])), constant_values=WAV2LIP_MEL.floor_value)
+    return mel, int(samples.shape[1]), int(rate)
+
+
 def lip_sync(
     model: Generator,
     face: str | os.PathLike,
@@ -166,8 +179,9 @@ def lip_sync(
         model: a loaded Wav2Lip (see :func:`.loader.load_wav2lip`), or any callable with its
             signature; inputs are sent to its parameters' device and dtype.
         face: a still image (png, jpg, jpeg, webp, bmp) or a video of the speaker.
-        audio: any audio (or media) file PyAV decodes; it is muxed unchanged (mixed to mono
-            if it has more than two channels) and resampled to 16 kHz mono for the mel.
+        audio: any audio (or media) file PyAV decodes (its first audio stream); it is muxed
+            as AAC at its own rate (mixed down to stereo if it has more channels), read again
+            from the file for that, and resampled to 16 kHz mono for the mel.
         output: the MP4 to write (H.264 yuv420p + AAC); an odd frame side is cropped by 1 px.
         settings: see :class:`LipSyncSettings`.
         progress: called as ``progress(frames_done, frames_total)`` after each batch.
@@ -182,13 +196,8 @@ def lip_sync(
         Errors of the generator or the encoder propagate (the partial MP4 is removed).
     """
     source = open_face_source(face, settings.still_fps)
-    samples, rate = load_audio(audio)
-    mux = to_mono(samples) if samples.shape[0] > 2 else samples
-    speech = resample(to_mono(samples), rate, WAV2LIP_MEL.sample_rate)[0]
-    mel = melspectrogram(speech)
-    if mel.shape[1] < WINDOW_FRAMES:  # under 0.2 s of audio: pad with silence
-        mel = np.pad(mel, ((0, 0), (0, WINDOW_FRAMES - mel.shape[1])), constant_values=WAV2LIP_MEL.floor_value)
-    total = frames_for_audio(samples.shape[1], rate, source.fps)
+    mel, num_samples, rate = _speech_mel(audio)
+    total = frames_for_audio(num_samples, rate, source.fps)
     starts = window_starts(mel.shape[1], source.fps, num_frames=total)
     width, height = even_size(source.width, source.height)
     run = BatchRunner(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
@@ -196,12 +205,15 @@ def lip_sync(
     synced = missing = written = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
     faceless: list[list[int]] = []
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    video_only = temp_sibling(output, "video")  # the frames; the speech is muxed in at the end
     with contextlib.ExitStack() as stack:
+        stack.callback(unlink_quietly, video_only)
         spool = None
         if settings.loop == "ping_pong" and not source.is_still:  # frames to play backward: on disk
-            spool = stack.enter_context(FrameSpool(source.height, source.width, Path(output).parent))
-        writer = stack.enter_context(Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf))
+            spool = stack.enter_context(FrameSpool(source.height, source.width, output.parent))
+        writer = stack.enter_context(Mp4Writer(video_only, width, height, source.fps, crf=settings.crf))
 
         # The generator runs in one worker thread, a batch at a time, while this thread reads
         # and detects the next batch and encodes the previous one (torch and x264 release the
@@ -245,10 +257,12 @@ def lip_sync(
             flush()
         while pending:
             write(pending.pop(0).result())
+        writer.close()
+        finish_with_audio(video_only, audio, output, 0.0, "reencode")  # AAC, streamed packet by packet
     return LipSyncResult(
-        path=Path(output), frames=written, fps=source.fps, width=width, height=height,
+        path=output, frames=written, fps=source.fps, width=width, height=height,
         frames_synced=synced, frames_without_face=missing,
         source_frames=source_frames,
-        audio_seconds=samples.shape[1] / rate, video_seconds=written / source.fps,
+        audio_seconds=num_samples / rate, video_seconds=written / source.fps,
         faceless_ranges=tuple((a, b) for a, b in faceless),
     )
