@@ -1,10 +1,11 @@
-"""Tier 1: the engine's per-batch step (``lipsync.batch``) and its worker thread (``lipsync.engine``).
+"""Tier 1: the engine's per-batch step (``lipsync.batch``) and its encoder thread (``lipsync.engine``).
 
 A small random Wav2Lip (the official architecture with fewer channels, batch norms randomised
 and folded as the loader does) stands in for the full one: the savings of the batch step (one
 face encoding per distinct crop, the blend weight kept per box size) must give the frames the
 plain per-frame forward gives, up to float rounding (at most one 8-bit level, rarely); so must
-any batch size; a generator error surfaces from the worker thread and leaves no MP4.
+any batch size; a generator, encoder (worker thread) or progress error stops the run and
+leaves no MP4.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def test_batch_size_changes_nothing(model, fixtures_dir, tmp_path):
         assert diff.max() <= 2 and (diff > 0).mean() < 1e-3
 
 
-def test_generator_error_surfaces_from_the_worker(fixtures_dir, tmp_path):
+def test_generator_error_leaves_no_file(fixtures_dir, tmp_path):
     calls = []
 
     def broken(m, faces):
@@ -140,11 +141,38 @@ def test_generator_error_surfaces_from_the_worker(fixtures_dir, tmp_path):
     with pytest.raises(RuntimeError, match="batch 2"):
         lip_sync(broken, fixtures_dir / "portrait_astronaut.png", fixtures_dir / "speech_front_left.wav", out,
                  LipSyncSettings(batch_size=8))
-    assert not out.exists()
-    assert len(calls) <= 3  # the worker stops; at most the batch queued behind it has run
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the MP4 nor its video-only part
 
 
-def test_progress_error_stops_the_worker(fixtures_dir, tmp_path):
+def test_encoder_error_surfaces_from_the_worker(fixtures_dir, tmp_path, monkeypatch):
+    from myspinbot.video.writer import Mp4Writer
+
+    real = Mp4Writer.write
+    count = []
+
+    def failing(self, frame):
+        count.append(1)
+        if len(count) == 10:
+            raise OSError("disk full at frame 10")
+        return real(self, frame)
+
+    monkeypatch.setattr(Mp4Writer, "write", failing)
+    calls = []
+
+    def counting(m, faces):
+        calls.append(1)
+        return torch.zeros(faces.shape[0], 3, 96, 96)
+
+    out = tmp_path / "nospace.mp4"
+    with pytest.raises(OSError, match="disk full"):
+        lip_sync(counting, fixtures_dir / "portrait_astronaut.png", fixtures_dir / "speech_front_left.wav", out,
+                 LipSyncSettings(batch_size=4))
+    assert len(calls) <= 5  # batch 3 held frame 10; found out at most two batches later, not at the end (10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_progress_error_stops_the_run(fixtures_dir, tmp_path):
     """An interrupt raised by the progress callback (the node's) stops the run promptly."""
     calls = []
 
@@ -159,8 +187,8 @@ def test_progress_error_stops_the_worker(fixtures_dir, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         lip_sync(counting, fixtures_dir / "portrait_astronaut.png", fixtures_dir / "speech_front_left.wav", out,
                  LipSyncSettings(batch_size=4), progress=interrupt)
-    assert not out.exists()
-    assert len(calls) <= 3  # 10 batches in all; the interrupt came after the first was written
+    assert len(calls) == 1  # 10 batches in all; the interrupt came after the first
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_mel_windows_reach_the_generator(model, mel, portrait):

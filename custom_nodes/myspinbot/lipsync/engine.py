@@ -6,8 +6,8 @@ runs it: one 16-frame mel window per video frame (:mod:`.mel`), a face box per f
 over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 96 crop with
 its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
 the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
-memory does not grow with the clip; the generator (:mod:`.batch`) runs in a worker thread
-while the next batch is read and the previous one encoded; and the video lasts as long as
+memory does not grow with the clip; a worker thread encodes each batch while the generator
+(:mod:`.batch`) makes the next; and the video lasts as long as
 the audio (to within one frame, the source looped, played ping-pong (:mod:`.replay`) or the
 still repeated). Frames
 without a face pass through unchanged and are counted; a source without a face in any frame
@@ -202,7 +202,7 @@ def lip_sync(
     width, height = even_size(source.width, source.height)
     run = BatchRunner(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
 
-    synced = missing = written = source_frames = 0
+    synced = missing = written = done = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
     faceless: list[list[int]] = []
     output = Path(output)
@@ -215,26 +215,30 @@ def lip_sync(
             spool = stack.enter_context(FrameSpool(source.height, source.width, output.parent))
         writer = stack.enter_context(Mp4Writer(video_only, width, height, source.fps, crf=settings.crf))
 
-        # The generator runs in one worker thread, a batch at a time, while this thread reads
-        # and detects the next batch and encodes the previous one (torch and x264 release the
-        # GIL): at most three batches are held, whatever the clip's length.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wav2lip")
+        # The generator runs here, batch by batch; one worker thread encodes the previous
+        # batch meanwhile (x264 releases the GIL). At most two batches of finished frames wait,
+        # whatever the clip's length. (The generator stays on this thread: run from a worker,
+        # its activations went to a second malloc arena whose resident size crept upwards.)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wav2lip_encode")
         stack.callback(pool.shutdown, wait=True, cancel_futures=True)
         pending: list[Future] = []
 
-        def write(frames_out: list[np.ndarray]) -> None:
+        def encode(frames_out: list[np.ndarray]) -> None:
             nonlocal written
             for frame in frames_out:
                 writer.write(np.ascontiguousarray(frame[:height, :width]))
                 written += 1
-            if progress is not None:
-                progress(written, total)
 
         def flush() -> None:
-            pending.append(pool.submit(run, batch.copy()))
+            nonlocal done
+            frames_out = run(batch)
             batch.clear()
-            if len(pending) > 1:
-                write(pending.pop(0).result())
+            while len(pending) > 1:  # the batch before the previous one must be written by now
+                pending.pop(0).result()
+            pending.append(pool.submit(encode, frames_out))
+            done += len(frames_out)
+            if progress is not None:
+                progress(done, total)
 
         frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool)
         for index, (j, frame, box) in enumerate(frames):
@@ -256,7 +260,7 @@ def lip_sync(
         if batch:
             flush()
         while pending:
-            write(pending.pop(0).result())
+            pending.pop(0).result()
         writer.close()
         finish_with_audio(video_only, audio, output, 0.0, "reencode")  # AAC, streamed packet by packet
     return LipSyncResult(
