@@ -6,12 +6,12 @@ runs it: one 16-frame mel window per video frame (:mod:`.mel`), a face box per f
 over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 96 crop with
 its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
 the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
-memory does not grow with the clip; a worker thread encodes each batch while the generator
-(:mod:`.batch`) makes the next; and the video lasts as long as
-the audio (to within one frame, the source looped, played ping-pong (:mod:`.replay`) or the
-still repeated). Frames
-without a face pass through unchanged and are counted; a source without a face in any frame
-is an error (``no_face_detected``). Imports no ComfyUI module.
+memory does not grow with the clip (the speech is muxed from its file at the end, not held);
+a worker thread encodes each batch while the generator (:mod:`.batch`) makes the next; and
+the video lasts as long as the audio (to within one frame, the source looped, played
+ping-pong (:mod:`.replay`) or the still repeated). Frames without a face pass through
+unchanged and are counted; a source without a face in any frame is an error
+(``no_face_detected``). Imports no ComfyUI module.
 """
 
 from __future__ import annotations
