@@ -18,6 +18,22 @@ def rss_bytes() -> int:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def trim_heap() -> None:
+    """Collect garbage and hand the heap's free pages back to the OS (glibc ``malloc_trim``; a
+    no-op elsewhere), so an RSS baseline taken next holds no freed-but-kept memory that the
+    measured run could reuse unseen (how much is kept varies from process to process)."""
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
 class PeakSampler:
     """Context manager sampling RSS every ``period_s`` seconds; ``peak`` is the highest value seen (bytes)."""
 

@@ -42,6 +42,8 @@ JOBS: list[tuple[str, list[str], int]] = [
     ("bench_animate_memory.py", [], 180),
     ("bench_upscale_memory.py", ["--seconds", "10", "120", "--limit", "1.2"], 300),
     ("bench_infinitetalk_memory.py", ["--seconds", "10", "120", "--limit", "1.2", "--size", "16"], 420),
+    # 5 fps: 50 vs 600 frames per source through the full-size generator (3-7 minutes here)
+    ("bench_wav2lip_memory.py", ["--seconds", "10", "120", "--fps", "5", "--limit", "1.2"], 600),
 ]
 
 #: ``--gpu`` (what ``bench/gpu.sh`` runs): full-size random-weight runs on one CUDA device.

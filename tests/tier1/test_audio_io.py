@@ -200,6 +200,28 @@ def test_resample_is_accurate_aligned_and_exact_length(sr_from, sr_to):
     np.testing.assert_allclose(out[:, middle], expected[:, middle], atol=1e-3)
 
 
+def _whole_frame_resample(channel: np.ndarray, sr_from: int, sr_to: int, length: int) -> np.ndarray:
+    """The channel as one frame through libswresample (what ``resample`` did before it fed pieces)."""
+    padded = np.concatenate([channel, np.zeros(256, np.float32)])[np.newaxis, :]
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(padded), format="fltp", layout="mono")
+    frame.sample_rate = sr_from
+    rs = av.AudioResampler(format="fltp", layout="mono", rate=sr_to)
+    out = np.concatenate([f.to_ndarray()[0] for f in rs.resample(frame) + rs.resample(None)])
+    return out[:length]
+
+
+@pytest.mark.parametrize("n, sr_from, sr_to", [(48000 * 3 + 17, 48000, 16000), (65536, 44100, 16000),
+                                               (65537 * 2, 22050, 16000), (1000, 16000, 24000)])
+def test_resample_in_pieces_is_the_whole_frame_resample(n, sr_from, sr_to):
+    """Fed in 64k-sample pieces (bounded memory for long tracks), libswresample gives the very
+    samples one whole-signal frame gives."""
+    x = (np.random.default_rng(n).standard_normal(n) * 0.3).astype(np.float32)
+    got = resample(x, sr_from, sr_to)
+    expected = _whole_frame_resample(x, sr_from, sr_to, got.shape[0])
+    assert got.shape == expected.shape == (-(-n * sr_to // sr_from),)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_resample_edge_cases():
     assert resample(np.full(3, 0.5, np.float32), 48000, 16000).shape == (1,)
     assert resample(np.full(3, 0.5, np.float32), 16000, 48000).shape == (9,)

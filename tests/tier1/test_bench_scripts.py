@@ -55,6 +55,7 @@ def test_run_all_lists_its_jobs_and_formats_a_table(bench_modules):
     listed = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--list"], capture_output=True, text=True,
                             check=True).stdout
     assert "bench_upscale_speed.py" in listed and "bench_animate_memory.py" in listed
+    assert "bench_wav2lip.py" in listed and "bench_wav2lip_memory.py --seconds 10 120" in listed
     gpu = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--list", "--gpu"], capture_output=True, text=True,
                          check=True).stdout
     assert "gpu_infinitetalk.py" in gpu and "--device cuda" in gpu

@@ -4,7 +4,9 @@ A full-size generator with random weights (batch-norm statistics randomised too)
 way the authors' training scripts save it (``{"state_dict": {"module." + key: ...},
 "optimizer", "global_step", "global_epoch"}``, in the current and in the legacy pre-1.6
 ``torch.save`` format) and as ``.safetensors``; each must load with every key, and damaged
-layouts must be refused with ``invalid_model`` naming the key.
+layouts must be refused with ``invalid_model`` naming the key (the default load folds the batch
+norms into the convolutions only after those checks). The folded generator gives the unfolded
+one's output up to float rounding, and the split face encoder / decoder is the forward pass.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from safetensors.torch import save_file
 
 from myspinbot.errors import InvalidInputError, ModelsMissingError
 from myspinbot.lipsync import InvalidModelError, Wav2Lip, Wav2LipConfig, load_wav2lip, read_state_dict
+from myspinbot.lipsync.layers import ConvNormReLU
 
 PACKAGE = Path(__file__).resolve().parents[2] / "custom_nodes" / "myspinbot"
 NUM_KEYS = 352  # tensors in the official generator's state dict (incl. num_batches_tracked)
@@ -88,17 +91,80 @@ def test_official_layouts_load_every_key(kind, official_files, generator):
     state = read_state_dict(official_files[kind])
     expected = generator.state_dict()
     assert list(state) == list(expected) if kind != "safetensors" else sorted(state) == sorted(expected)
-    model = load_wav2lip(official_files[kind])
-    assert not model.training
+    model = load_wav2lip(official_files[kind], fold_norms=False)
+    assert not model.training and not model.folded
     assert all(not p.requires_grad for p in model.parameters())
     for key, value in model.state_dict().items():
         assert torch.equal(value, expected[key]), key
+    folded = load_wav2lip(official_files[kind])  # the default: batch norms folded after the checks
+    assert folded.folded and not folded.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert all(not p.requires_grad for p in folded.parameters())
+    assert len(folded.state_dict()) == NUM_KEYS - 50 * 5  # 50 blocks lose 5 batch-norm tensors each
 
 
 def test_half_precision_load(official_files):
-    model = load_wav2lip(official_files["safetensors"], dtype=torch.float16)
+    model = load_wav2lip(official_files["safetensors"], dtype=torch.float16, fold_norms=False)
     assert model.output_block[1].weight.dtype == torch.float16
     assert model.face_encoder_blocks[0][0].conv_block[1].num_batches_tracked.dtype == torch.int64
+    folded = load_wav2lip(official_files["safetensors"], dtype=torch.float16)  # folded in float64, then cast
+    assert folded.face_encoder_blocks[0][0].conv_block[0].bias.dtype == torch.float16
+
+
+def _inputs(n: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    faces = torch.rand(n, 6, 96, 96, generator=g)
+    faces[:, :3, 48:] = 0.0
+    return torch.randn(n, 1, 80, 16, generator=g) * 2, faces
+
+
+def test_folded_norms_give_the_same_output(official_files, generator):
+    """Folding is exact algebra; only float rounding may differ (measured: a few 1e-7)."""
+    mels, faces = _inputs(4)
+    with torch.no_grad():
+        expected = generator(mels, faces)
+        got = load_wav2lip(official_files["pth"])(mels, faces)
+    assert float(expected.std()) > 0.01  # not saturated: the comparison means something
+    diff = float((got - expected).abs().max())
+    print(f"folded vs unfolded max abs diff: {diff:.3g}")
+    assert diff < 2e-6
+
+
+def test_fold_handles_transposed_and_residual_blocks():
+    torch.manual_seed(3)
+    blocks = [ConvNormReLU(8, 8, 3, 1, 1, residual=True), ConvNormReLU(8, 5, 3, 2, 1, transpose=True, output_padding=1),
+              ConvNormReLU(8, 6, 3, 1, 0)]
+    x = torch.randn(2, 8, 10, 10)
+    for block in blocks:
+        randomize(block)
+        with torch.no_grad():
+            expected = block(x)
+            block.fold_norm()
+            block.fold_norm()  # idempotent
+            got = block(x)
+        assert block.folded and isinstance(block.conv_block[1], torch.nn.Identity)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        assert float(expected.abs().max()) > 0.1
+    residual = blocks[0]
+    with torch.no_grad():
+        before = x.clone()
+        residual(x)
+    assert torch.equal(x, before)  # the in-place add and ReLU never touch the block's input
+
+
+def test_split_encoder_decoder_is_the_forward(generator):
+    mels, faces = _inputs(3, seed=4)
+    with torch.no_grad():
+        out = generator(mels, faces)
+        skips = generator.encode_faces(faces)
+        assert len(skips) == 7 and skips[-1].shape == (3, 512, 1, 1)
+        assert torch.equal(generator.decode(mels, skips), out)
+        assert len(skips) == 7  # decode leaves the list as it was
+        # one crop for the whole batch (a still image): encode once, expand
+        one = generator.encode_faces(faces[:1])
+        shared = generator.decode(mels, [s.expand(3, *s.shape[1:]) for s in one])
+        repeated = generator(mels, faces[:1].expand(3, -1, -1, -1))
+    torch.testing.assert_close(shared, repeated, atol=1e-5, rtol=0)
 
 
 @pytest.fixture(scope="module")

@@ -6,36 +6,40 @@ runs it: one 16-frame mel window per video frame (:mod:`.mel`), a face box per f
 over five frames (:mod:`.boxes`, OpenCV Haar cascades instead of S3FD), a 96 x 96 crop with
 its lower half masked, batched inference, paste back (:mod:`.paste`, feathered and limited to
 the lower face). Unlike it, frames stream from file to file (PyAV in, H.264 + AAC out), so
-memory does not grow with the clip, and the video lasts as long as the audio (to within one
-frame, the source looped, played ping-pong (:mod:`.replay`) or the still repeated). Frames
-without a face pass through unchanged and are counted; a source without a face in any frame
-is an error (``no_face_detected``). Imports no ComfyUI module.
+memory does not grow with the clip (the speech is muxed from its file at the end, not held);
+a worker thread encodes each batch while the generator (:mod:`.batch`) makes the next; and
+the video lasts as long as the audio (to within one frame, the source looped, played
+ping-pong (:mod:`.replay`) or the still repeated). Frames without a face pass through
+unchanged and are counted; a source without a face in any frame is an error
+(``no_face_detected``). Imports no ComfyUI module.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..animate.long_audio import frames_for_audio
 from ..errors import InvalidInputError, NoFaceDetectedError
 from ..speech.audio_io import load_audio, resample, to_mono
 from ..video.sizing import even_size
+from ..video.remux import finish_with_audio, temp_sibling, unlink_quietly
 from ..video.writer import Mp4Writer
+from .batch import BatchRunner, Generator
 from .boxes import BoxSettings, BoxSmoother, FaceBox, find_face_box
 from .mel import WAV2LIP_MEL, WINDOW_FRAMES, melspectrogram, window_starts
-from .paste import face_crop, lower_face_weight, model_input, paste_face
+from .paste import lower_face_weight
 from .replay import FrameSpool, check_loop_mode, source_index
 from .source import FaceSource, open_face_source
 
-Generator = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``model(mel [B, 1, 80, 16], faces [B, 6, 96, 96]) -> [B, 3, 96, 96]`` (a Wav2Lip)."""
 Progress = Callable[[int, int], None]
 
 
@@ -155,36 +159,30 @@ def _frames_with_boxes(source: FaceSource, total: int, settings: BoxSettings, mo
             raise InvalidInputError(f"{source.path} could not be read again to loop it")
 
 
-def _device_dtype(model: Generator) -> tuple[torch.device, torch.dtype]:
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    if first is None:
-        return torch.device("cpu"), torch.float32
-    return first.device, first.dtype
+def _release_freed_heap() -> None:
+    """Hand the heap's free pages back to the OS (glibc ``malloc_trim``; nothing elsewhere).
+
+    Decoding and transforming a long speech track frees tens of MiB in pieces that glibc keeps
+    mapped; left there, they sit under the generator's activations for the whole clip, and
+    resident memory grows with the speech's length instead of staying level."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
-class _Batcher:
-    """Runs the generator on the frames of one batch that have a face and pastes the results."""
-
-    def __init__(self, model: Generator, mel: np.ndarray, starts: np.ndarray, weight: np.ndarray):
-        self.model, self.mel, self.starts, self.weight = model, mel, starts, weight
-        self.device, self.dtype = _device_dtype(model)
-
-    @torch.inference_mode()
-    def __call__(self, batch: list[tuple[int, np.ndarray, FaceBox | None]]) -> list[np.ndarray]:
-        faces = [(k, index, frame, box) for k, (index, frame, box) in enumerate(batch) if box is not None]
-        out = [frame for _, frame, _ in batch]
-        if not faces:
-            return out
-        crops = np.stack([face_crop(frame, box) for _, _, frame, box in faces])
-        windows = np.stack([self.mel[:, self.starts[index]:self.starts[index] + WINDOW_FRAMES]
-                            for _, index, _, _ in faces])[:, None]
-        x = torch.from_numpy(model_input(crops)).to(self.device, self.dtype)
-        m = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device, self.dtype)
-        pred = self.model(m, x).float().clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
-        for (k, _, frame, box), face in zip(faces, pred):
-            out[k] = paste_face(frame, face, box, self.weight)
-        return out
+def _speech_mel(audio: str | os.PathLike) -> tuple[np.ndarray, int, int]:
+    """``(mel, samples, rate)``: the speech's mel spectrogram (float32 ``[80, T]``, at least one
+    window wide), its length in samples and its sample rate. The decoded track, its 16 kHz copy
+    and the STFT's buffers are freed on return (the mux reads the file again, streamed), so
+    only the mel (about 26 KB per second) is held while the frames are made."""
+    samples, rate = load_audio(audio)
+    mel = melspectrogram(resample(to_mono(samples), rate, WAV2LIP_MEL.sample_rate)[0])
+    if mel.shape[1] < WINDOW_FRAMES:  # under 0.2 s of audio: pad with silence
+        mel = np.pad(mel, ((0, 0), (0, WINDOW_FRAMES - mel.shape[1])), constant_values=WAV2LIP_MEL.floor_value)
+    return mel, int(samples.shape[1]), int(rate)
 
 
 def lip_sync(
@@ -201,8 +199,9 @@ def lip_sync(
         model: a loaded Wav2Lip (see :func:`.loader.load_wav2lip`), or any callable with its
             signature; inputs are sent to its parameters' device and dtype.
         face: a still image (png, jpg, jpeg, webp, bmp) or a video of the speaker.
-        audio: any audio (or media) file PyAV decodes; it is muxed unchanged (mixed to mono
-            if it has more than two channels) and resampled to 16 kHz mono for the mel.
+        audio: any audio (or media) file PyAV decodes (its first audio stream); it is muxed
+            as AAC at its own rate (mixed down to stereo if it has more channels), read again
+            from the file for that, and resampled to 16 kHz mono for the mel.
         output: the MP4 to write (H.264 yuv420p + AAC); an odd frame side is cropped by 1 px.
         settings: see :class:`LipSyncSettings`.
         progress: called as ``progress(frames_done, frames_total)`` after each batch.
@@ -218,35 +217,50 @@ def lip_sync(
         Errors of the generator or the encoder propagate (the partial MP4 is removed).
     """
     source = open_face_source(face, settings.still_fps)
-    samples, rate = load_audio(audio)
-    mux = to_mono(samples) if samples.shape[0] > 2 else samples
-    speech = resample(to_mono(samples), rate, WAV2LIP_MEL.sample_rate)[0]
-    mel = melspectrogram(speech)
-    if mel.shape[1] < WINDOW_FRAMES:  # under 0.2 s of audio: pad with silence
-        mel = np.pad(mel, ((0, 0), (0, WINDOW_FRAMES - mel.shape[1])), constant_values=WAV2LIP_MEL.floor_value)
-    total = frames_for_audio(samples.shape[1], rate, source.fps)
+    mel, num_samples, rate = _speech_mel(audio)
+    _release_freed_heap()
+    total = frames_for_audio(num_samples, rate, source.fps)
     starts = window_starts(mel.shape[1], source.fps, num_frames=total)
     width, height = even_size(source.width, source.height)
-    run = _Batcher(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
+    run = BatchRunner(model, mel, starts, lower_face_weight(96, top=settings.blend_top))
 
-    synced = missing = written = source_frames = 0
+    synced = missing = written = done = source_frames = 0
     batch: list[tuple[int, np.ndarray, FaceBox | None]] = []
     faceless: list[list[int]] = []
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    video_only = temp_sibling(output, "video")  # the frames; the speech is muxed in at the end
     with contextlib.ExitStack() as stack:
+        stack.callback(unlink_quietly, video_only)
         spool = None
         if settings.loop == "ping_pong" and not source.is_still:  # frames to play backward: on disk
-            spool = stack.enter_context(FrameSpool(source.height, source.width, Path(output).parent))
-        writer = stack.enter_context(Mp4Writer(output, width, height, source.fps, mux, rate, crf=settings.crf))
+            spool = stack.enter_context(FrameSpool(source.height, source.width, output.parent))
+        writer = stack.enter_context(Mp4Writer(video_only, width, height, source.fps, crf=settings.crf))
 
-        def flush() -> None:
+        # The generator runs here, batch by batch; one worker thread encodes the previous
+        # batch meanwhile (x264 releases the GIL). At most two batches of finished frames wait,
+        # whatever the clip's length. (The generator stays on this thread: run from a worker,
+        # its activations went to a second malloc arena whose resident size crept upwards.)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wav2lip_encode")
+        stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+        pending: list[Future] = []
+
+        def encode(frames_out: list[np.ndarray]) -> None:
             nonlocal written
-            for frame in run(batch):
+            for frame in frames_out:
                 writer.write(np.ascontiguousarray(frame[:height, :width]))
                 written += 1
+
+        def flush() -> None:
+            nonlocal done
+            frames_out = run(batch)
             batch.clear()
+            while len(pending) > 1:  # the batch before the previous one must be written by now
+                pending.pop(0).result()
+            pending.append(pool.submit(encode, frames_out))
+            done += len(frames_out)
             if progress is not None:
-                progress(written, total)
+                progress(done, total)
 
         frames = _frames_with_boxes(source, total, settings.boxes, settings.loop, spool, settings.require_face)
         for index, (j, frame, box) in enumerate(frames):
@@ -267,10 +281,14 @@ def lip_sync(
                 flush()
         if batch:
             flush()
+        while pending:
+            pending.pop(0).result()
+        writer.close()
+        finish_with_audio(video_only, audio, output, 0.0, "reencode")  # AAC, streamed packet by packet
     return LipSyncResult(
-        path=Path(output), frames=written, fps=source.fps, width=width, height=height,
+        path=output, frames=written, fps=source.fps, width=width, height=height,
         frames_synced=synced, frames_without_face=missing,
         source_frames=source_frames,
-        audio_seconds=samples.shape[1] / rate, video_seconds=written / source.fps,
+        audio_seconds=num_samples / rate, video_seconds=written / source.fps,
         faceless_ranges=tuple((a, b) for a, b in faceless),
     )

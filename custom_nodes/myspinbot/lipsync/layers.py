@@ -4,7 +4,9 @@ Layout after ``models/conv.py`` of Rudrabha/Wav2Lip (classes ``Conv2d`` and
 ``Conv2dTranspose`` there), for the paper "A Lip Sync Expert Is All You Need for Speech to
 Lip Generation In the Wild" (Prajwal et al., ACM MM 2020). The parameter names follow the
 official checkpoint: ``conv_block.0`` is the (transposed) convolution, ``conv_block.1`` its
-batch norm. Imports no ComfyUI module.
+batch norm. For inference the batch norm (eval mode: running statistics) can be folded into
+the convolution (:meth:`ConvNormReLU.fold_norm`): one pass over the activations instead of
+three, the same function up to float rounding. Imports no ComfyUI module.
 """
 
 from __future__ import annotations
@@ -50,12 +52,47 @@ class ConvNormReLU(nn.Module):
         else:
             conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
         self.conv_block = nn.Sequential(conv, nn.BatchNorm2d(out_channels))
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)  # on the block's own new tensor, never on ``x``
         self.residual = residual
+
+    @property
+    def folded(self) -> bool:
+        """True once :meth:`fold_norm` has merged the batch norm into the convolution."""
+        return isinstance(self.conv_block[1], nn.Identity)
+
+    @torch.no_grad()
+    def fold_norm(self) -> None:
+        """Merge the batch norm, as evaluated in eval mode, into the convolution's weights.
+
+        ``BN(conv(x)) = conv'(x)`` with ``w' = w * s`` (per output channel) and
+        ``b' = (b - running_mean) * s + beta``, ``s = gamma / sqrt(running_var + eps)``; computed
+        in float64, stored in the convolution's dtype. The batch norm becomes an identity, so
+        the state dict loses its ``conv_block.1.*`` keys: fold only after a strict load, for
+        inference (training would need the batch norm back). Idempotent.
+        """
+        if self.folded:
+            return
+        conv, norm = self.conv_block[0], self.conv_block[1]
+        channels = norm.num_features
+        var = norm.running_var.double()
+        mean = norm.running_mean.double()
+        gamma = norm.weight.double() if norm.weight is not None else torch.ones(channels, dtype=torch.float64)
+        beta = norm.bias.double() if norm.bias is not None else torch.zeros(channels, dtype=torch.float64)
+        scale = gamma / torch.sqrt(var + norm.eps)
+        # the output channels are dim 0 of a Conv2d weight, dim 1 of a ConvTranspose2d weight
+        shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+        bias = conv.bias.double() if conv.bias is not None else torch.zeros(channels, dtype=torch.float64)
+        conv.weight.copy_((conv.weight.double() * scale.view(shape)).to(conv.weight.dtype))
+        new_bias = ((bias - mean) * scale + beta).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        if conv.bias is None:
+            conv.bias = nn.Parameter(new_bias, requires_grad=conv.weight.requires_grad)
+        else:
+            conv.bias.copy_(new_bias)
+        self.conv_block[1] = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_channels, H, W]`` -> ``[B, out_channels, H', W']`` (same dtype and device)."""
         y = self.conv_block(x)
         if self.residual:
-            y = y + x
+            y += x  # y is this block's own output (conv or batch norm), never x itself
         return self.act(y)

@@ -55,14 +55,16 @@ def lower_face_weight(size: int = 96, top: float = 0.5, margin: float = 0.1) -> 
     return cv2.GaussianBlur(weight, (0, 0), sigmaX=sigma, sigmaY=sigma)
 
 
-def paste_face(frame: np.ndarray, face_bgr: np.ndarray, box: FaceBox, weight: np.ndarray) -> np.ndarray:
+def paste_face(frame: np.ndarray, face_bgr: np.ndarray, box: FaceBox, weight: np.ndarray, *,
+               resized: bool = False) -> np.ndarray:
     """Blend a generated face into a copy of ``frame`` inside ``box``.
 
     Args:
         frame: uint8 ``[H, W, 3]`` RGB.
         face_bgr: float ``[S, S, 3]`` BGR in 0..1 (one Wav2Lip output, channels last).
         box: where the crop came from.
-        weight: float32 ``[S, S]`` from :func:`lower_face_weight`.
+        weight: float32 ``[S, S]`` from :func:`lower_face_weight`; with ``resized``, already
+            resized to the box (``[y2 - y1, x2 - x1]``, ``cv2.INTER_LINEAR``).
 
     Returns:
         A new uint8 ``[H, W, 3]`` RGB frame; outside the weight's support it equals ``frame``.
@@ -71,7 +73,7 @@ def paste_face(frame: np.ndarray, face_bgr: np.ndarray, box: FaceBox, weight: np
     size = (x2 - x1, y2 - y1)
     face = cv2.resize(np.ascontiguousarray(face_bgr[:, :, ::-1], dtype=np.float32), size,
                       interpolation=cv2.INTER_LINEAR)
-    w = cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR)[..., None]
+    w = (weight if resized else cv2.resize(weight, size, interpolation=cv2.INTER_LINEAR))[..., None]
     out = frame.copy()
     region = out[y1:y2, x1:x2].astype(np.float32) / 255.0
     blended = w * np.clip(face, 0.0, 1.0) + (1.0 - w) * region

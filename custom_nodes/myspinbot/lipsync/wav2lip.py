@@ -142,6 +142,25 @@ class Wav2Lip(nn.Module):
             nn.Sigmoid(),
         )
 
+    @property
+    def folded(self) -> bool:
+        """True once :meth:`fold_norms` has merged every batch norm into its convolution."""
+        return all(m.folded for m in self.modules() if isinstance(m, ConvNormReLU))
+
+    def fold_norms(self) -> "Wav2Lip":
+        """Merge each block's eval-mode batch norm into its convolution, for inference.
+
+        The outputs stay the same up to float rounding (about 1e-7 on the 0..1 output); the
+        ``conv_block.1.*`` keys leave the state dict, so fold after the strict load
+        (:func:`.loader.load_wav2lip` does) and never save the folded state as a checkpoint.
+        Puts the model in eval mode; returns it.
+        """
+        self.eval()
+        for module in self.modules():
+            if isinstance(module, ConvNormReLU):
+                module.fold_norm()
+        return self
+
     def forward(self, mel: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """Redraw the lower face of each crop to match its mel window.
 
@@ -165,12 +184,37 @@ class Wav2Lip(nn.Module):
         if mel.shape[0] != faces.shape[0]:
             raise InvalidInputError(f"mel and faces batch sizes differ: {mel.shape[0]} vs {faces.shape[0]}")
 
+        return self.decode(mel, self.encode_faces(faces))
+
+    def encode_faces(self, faces: torch.Tensor) -> list[torch.Tensor]:
+        """The face encoder alone: the outputs of its blocks, which the decoder takes as skips.
+
+        :meth:`forward` is ``decode(mel, encode_faces(faces))``; split so that a caller whose
+        batch repeats one face crop (a still image) encodes it once (then ``expand`` or
+        ``index_select`` each tensor to the batch). No shape checks here (see :meth:`forward`).
+
+        Args:
+            faces: ``[B, face_channels, S, S]`` in 0..1.
+
+        Returns:
+            ``len(encoder_channels) + 2`` tensors ``[B, C_i, S_i, S_i]``, full resolution first,
+            the ``[B, embed_channels, 1, 1]`` face embedding last.
+        """
         skips = []
         x = faces
         for block in self.face_encoder_blocks:
             x = block(x)
             skips.append(x)
+        return skips
+
+    def decode(self, mel: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """The audio encoder and the face decoder: ``[B, out_channels, S, S]`` in 0..1.
+
+        Args:
+            mel: ``[B, 1, mel_bins, mel_steps]``.
+            skips: :meth:`encode_faces` of ``B`` crops (the list is not modified).
+        """
         x = self.audio_encoder(mel)
-        for block in self.face_decoder_blocks:
-            x = torch.cat((block(x), skips.pop()), dim=1)
+        for block, skip in zip(self.face_decoder_blocks, reversed(skips)):
+            x = torch.cat((block(x), skip), dim=1)
         return self.output_block(x)
