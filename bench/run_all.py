@@ -37,7 +37,7 @@ JOBS: list[tuple[str, list[str], int]] = [
     ("bench_f5_speed.py", [], 180),
     ("bench_infinitetalk_speed.py", [], 240),
     ("bench_wav2lip.py", [], 180),
-    ("bench_sadtalker.py", [], 300),
+    ("bench_sadtalker.py", ["--size", "128"], 300),
     ("bench_job_api.py", [], 300),
     ("bench_animate_memory.py", [], 180),
     ("bench_upscale_memory.py", ["--seconds", "10", "120", "--limit", "1.2"], 300),
