@@ -6,7 +6,7 @@ left": each alone is under the 3 s a voice profile keeps); training runs 2 steps
 fp32 on the tiny random SD1.5 checkpoint (``tiny_sd15.py``) → the profile is ``ready`` with its
 LoRA in models/loras/myspinbot and the reference crop, both LoRA and voice uploaded to the S3
 stand-in under ``loras/<id>/`` and ``voices/<id>/`` (presigned links in GET). An ``f5`` job with ``profile=<id>``,
-``speech=espeak`` and a ``script`` then succeeds with no portrait or voice upload; deleting the
+``speech=espeak`` and a ``prompt`` then succeeds with no portrait or voice upload; deleting the
 profile while that job is queued or running is refused (409 ``profile_in_use``), allowed once
 it ended (files and LoRA gone). A profile whose only photo has no face ends ``failed`` with the
 trainer's per-photo report.
@@ -88,7 +88,8 @@ def test_profile_trains_then_an_f5_job_uses_it_and_delete_waits(comfy_clone, fix
     assert requests.get(stored["lora"]["presigned_url"], timeout=30).content == lora.read_bytes()
 
     r = requests.post(comfy.url + "/myspinbot/jobs", timeout=60, json={"pipeline": "f5", "inputs": {
-        "profile": profile["id"], "script": "Hello, I am the astronaut.", "speech": "espeak"}})
+        "profile": profile["id"], "prompt": "Introduce yourself as an astronaut.", "llm_model": "llama3.2",
+        "length": 5, "speech": "espeak"}})  # the LLM (Ollama stand-in) writes the narration
     assert r.status_code == 202, r.text
     f5 = r.json()
     refused = requests.delete(comfy.url + profile["urls"]["self"], timeout=30)
