@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api_errors import ApiError
 from .base import Param, Pipeline, Stage, Values
-from .workflow import node_by_title, node_inputs
+from .workflow import link, node_by_title, node_inputs
 
 SEED_MAX = 0xFFFFFFFF
 
@@ -136,3 +136,21 @@ def prefix_text(prompt: dict[str, Any], title: str, input_name: str, words: str)
                        "inputs": {"string_a": words, "string_b": target[input_name], "delimiter": ", "},
                        "_meta": {"title": f"{title} trigger word"}}
     target[input_name] = [node_id, 0]
+
+
+def bind_video_output(prompt: dict[str, Any], values: Values, source: str) -> None:
+    """Feed the ``video`` output from the node titled ``source``, or from "Upscale" when
+    ``upscale`` is on (the default). With ``storage`` on, the storage node ("Store") takes
+    SaveVideo's place and title: it writes the output file itself and uploads exactly those
+    bytes; otherwise it is dropped."""
+    video = link(prompt, "Upscale") if values.get("upscale", True) else link(prompt, source)
+    save = node_by_title(prompt, "Save video")
+    prompt[save]["inputs"]["video"] = video
+    store = node_by_title(prompt, "Store")
+    if values.get("storage", True):
+        prompt[store]["inputs"]["video"] = video
+        prompt[store]["inputs"]["filename_prefix"] = prompt[save]["inputs"]["filename_prefix"]
+        del prompt[save]
+        prompt[store]["_meta"]["title"] = "Save video"
+    else:
+        del prompt[store]

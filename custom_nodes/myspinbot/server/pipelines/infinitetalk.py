@@ -9,8 +9,9 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, has_text, require_portrait, require_voice_sample, seed, store_stage)
-from .workflow import link, node_by_title, node_inputs
+                     bind_script_writer, bind_video_output, has_text, require_portrait, require_voice_sample, seed,
+                     store_stage)
+from .workflow import link, node_inputs
 
 #: Manifest name -> (pipeline parameter naming its file, the file name ComfyUI's loader sees).
 INFINITETALK_MODELS = {
@@ -63,19 +64,7 @@ def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
         talk.pop("negative", None)
     if not values.get("face_restore", False):
         node_inputs(prompt, "Upscale").pop("face_restore_model", None)  # pruning drops the loader
-    save = node_by_title(prompt, "Save video")
-    video = link(prompt, "Upscale") if values.get("upscale", True) else link(prompt, "InfiniteTalk")
-    prompt[save]["inputs"]["video"] = video
-    store = node_by_title(prompt, "Store")
-    if values.get("storage", True):
-        # The storage node writes the output file itself (into the job's output folder) and uploads
-        # exactly those bytes: it takes SaveVideo's place (and title) as the 'video' output.
-        prompt[store]["inputs"]["video"] = video
-        prompt[store]["inputs"]["filename_prefix"] = prompt[save]["inputs"]["filename_prefix"]
-        del prompt[save]
-        prompt[store]["_meta"]["title"] = "Save video"
-    else:
-        del prompt[store]
+    bind_video_output(prompt, values, "InfiniteTalk")
 
 
 def models(values: Values) -> list[str]:

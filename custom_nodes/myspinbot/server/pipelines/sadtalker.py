@@ -11,8 +11,9 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, has_text, require_portrait, require_voice_sample, store_stage)
-from .workflow import link, node_by_title, node_inputs
+                     bind_script_writer, bind_video_output, has_text, require_portrait, require_voice_sample,
+                     store_stage)
+from .workflow import link, node_inputs
 
 SIZES = (256, 512)
 NODE_SEED_MAX = 2 ** 31 - 1  # the SadTalker node's own limit (below common.SEED_MAX)
@@ -78,22 +79,9 @@ def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
         talk["audio"] = link(prompt, "Fallback speech")
     loader = node_inputs(prompt, "SadTalker model")
     loader["checkpoint"], loader["mapping"] = _files(values)
-    upscale = values.get("upscale", True)
     if not values.get("face_restore", False):
         node_inputs(prompt, "Upscale").pop("face_restore_model", None)  # pruning drops the loader
-    video = link(prompt, "Upscale") if upscale else link(prompt, "SadTalker")
-    save = node_by_title(prompt, "Save video")
-    prompt[save]["inputs"]["video"] = video
-    store = node_by_title(prompt, "Store")
-    if values.get("storage", True):
-        # The storage node writes the output file itself and uploads exactly those bytes: it takes
-        # SaveVideo's place (and title) as the 'video' output, as in 'infinitetalk'.
-        prompt[store]["inputs"]["video"] = video
-        prompt[store]["inputs"]["filename_prefix"] = prompt[save]["inputs"]["filename_prefix"]
-        del prompt[save]
-        prompt[store]["_meta"]["title"] = "Save video"
-    else:
-        del prompt[store]
+    bind_video_output(prompt, values, "SadTalker")
 
 
 def models(values: Values) -> list[str]:

@@ -22,8 +22,9 @@ from ..api_errors import ApiError
 from . import common
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, has_text, prefix_text, require_voice_sample, seed, store_stage)
-from .workflow import link, node_by_title, node_inputs
+                     bind_script_writer, bind_video_output, has_text, prefix_text, require_voice_sample, seed,
+                     store_stage)
+from .workflow import link, node_inputs
 
 #: Parameter -> {file name ComfyUI's loader sees: manifest name}. A job that names one of these
 #: files needs that manifest model (preflight); any other file name is the user's own.
@@ -98,23 +99,7 @@ def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
     node_inputs(prompt, "Voice clone")["seed"] = seed_value
     if values.get("speech", "f5") == "espeak":
         lipsync["audio"] = link(prompt, "Fallback speech")
-    _bind_outputs(prompt, values)
-
-
-def _bind_outputs(prompt: dict[str, Any], values: Values) -> None:
-    """Upscaled or not; the storage node, when storage is on, takes SaveVideo's place and title
-    (it writes the output file itself and uploads exactly those bytes), as in ``infinitetalk``."""
-    video = link(prompt, "Upscale") if values.get("upscale", True) else link(prompt, "Lip sync")
-    save = node_by_title(prompt, "Save video")
-    prompt[save]["inputs"]["video"] = video
-    store = node_by_title(prompt, "Store")
-    if values.get("storage", True):
-        prompt[store]["inputs"]["video"] = video
-        prompt[store]["inputs"]["filename_prefix"] = prompt[save]["inputs"]["filename_prefix"]
-        del prompt[save]
-        prompt[store]["_meta"]["title"] = "Save video"
-    else:
-        del prompt[store]
+    bind_video_output(prompt, values, "Lip sync")
 
 
 def models(values: Values) -> list[str]:
