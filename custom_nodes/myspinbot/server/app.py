@@ -28,6 +28,7 @@ from .host import Host
 from .jobs import JobService
 from .jobs.claiming import SharedQueue, install_shared
 from .jobs.event_relay import EventRelay
+from .jobs.shared_files import SharedFiles
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
@@ -96,6 +97,25 @@ class Api:
         return self.access.metrics
 
 
+def shared_files(settings: Settings, host: Host) -> SharedFiles:
+    """The object storage of a shared queue (``MYSPINBOT_S3_*`` or ComfyUI's ``MySpinBot.S3.*``
+    settings). Raises ``StorageError(storage_not_configured)`` naming what is missing: the pack
+    then does not load on this server (a shared queue without it would run jobs whose files
+    are on another server)."""
+    from ..errors import StorageError
+
+    s3 = settings.object_storage(host.user_dir)
+    if not s3.bucket:
+        raise StorageError("MYSPINBOT_DATABASE_URL needs object storage for the servers' inputs and outputs: "
+                           "set MYSPINBOT_S3_BUCKET (and MYSPINBOT_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY)",
+                           code="storage_not_configured", details={"missing": ["bucket"]})
+    try:
+        return SharedFiles(s3, host.input_dir, host.output_dir)
+    except StorageError as err:
+        raise StorageError(f"MYSPINBOT_DATABASE_URL needs object storage: {err.message}", code="storage_not_configured",
+                           details=getattr(err, "details", {})) from None
+
+
 def compose(host: Host, settings: Settings, *, app: web.Application, routes: web.RouteTableDef,
             listen: str | Iterable[str] | None, cors: bool = False, models: Models | None = None,
             pipelines: dict[str, Pipeline] | None = None, clock: Callable[[], float] = time.time,
@@ -120,12 +140,14 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
             except ModelsMissingError as err:
                 raise api_error(err) from None
 
+    # A shared queue's servers exchange inputs and outputs through object storage: required with it.
+    files = shared_files(settings, host) if settings.database_url else None
     database = PgDatabase(settings.database_url) if settings.database_url else store_path(host.user_dir)
     store = JobStore(database)
     # With the SyncNet model in models/syncnet, every job's video outputs get a lip-sync score.
     score_model = (lambda: lipsync_score_file(models.manager.locator)) if models is not None else None
     service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models,
-                         score_model=score_model)
+                         score_model=score_model, files=files)
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)

@@ -83,6 +83,8 @@ class Retention:
             folder = job_folder(root, job.id)
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
+        if self.service.files is not None:  # a shared queue: its objects too (jobs/<id>/, its uploads)
+            self.service.files.forget_job(job.id)
         return True
 
     def _message(self, job: Job) -> str:

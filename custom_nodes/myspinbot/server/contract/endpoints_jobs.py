@@ -16,6 +16,10 @@ LOCATION = {"Location": {"$ref": "#/components/headers/Location"}}
 JOB = Response("The job.", Job)
 NOT_FOUND = Shared("NotFound")
 OUTPUT_NOT_FOUND = error("", "output_not_found", "job_not_found")
+SHARED_UNAVAILABLE = error("several servers share the job queue (MYSPINBOT_DATABASE_URL) and its object storage "
+                           "or database cannot be reached now; retry after Retry-After seconds.",
+                           "storage_unavailable", "database_unavailable",
+                           headers={"Retry-After": {"$ref": "#/components/headers/Retry-After"}})
 
 CREATE_JOB = Endpoint(
     "POST", f"{PREFIX}/jobs", "createJob", tag="job",
@@ -38,6 +42,7 @@ CREATE_JOB = Endpoint(
         409: error("an asset no longer holds its uploaded bytes (upload it again), or the pipeline's models are "
                    "missing (details name the models and the fetch command).", "asset_modified", "models_missing"),
         429: Shared("QueueFull"),
+        503: SHARED_UNAVAILABLE,
     })
 
 LIST_JOBS = Endpoint(
@@ -87,7 +92,7 @@ GET_JOB_OUTPUT = Endpoint(
     parameters=(JOB_ID, OUTPUT_NAME),
     responses={200: Response("The file, with its content type.",
                              {"type": "string", "contentMediaType": "application/octet-stream"}, media_type="*/*"),
-               404: OUTPUT_NOT_FOUND})
+               404: OUTPUT_NOT_FOUND, 503: SHARED_UNAVAILABLE})
 
 UPLOAD_JOB_OUTPUT = Endpoint(
     "POST", f"{PREFIX}/jobs/{{job_id}}/outputs/{{name}}/upload", "uploadJobOutput", tag="job",
@@ -113,7 +118,8 @@ UPLOAD_ASSET = Endpoint(
                           "went away.", "invalid_asset", "malformed_body", "client_disconnected"),
                413: Shared("PayloadTooLarge"),
                415: Shared("UnsupportedMediaType"),
-               422: error("details.field names the part.", "unknown_parameter", "missing_file", "duplicate_field")})
+               422: error("details.field names the part.", "unknown_parameter", "missing_file", "duplicate_field"),
+               503: SHARED_UNAVAILABLE})
 
 GET_ASSET = Endpoint(
     "GET", f"{PREFIX}/assets/{{asset_id}}", "getAsset", tag="asset",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -73,6 +74,8 @@ class SharedQueue:
 
     def __init__(self, service: "JobService", worker: str, *, lease_s: float = 30.0, poll_s: float = 2.0,
                  max_attempts: int = 3, pipelines: tuple[str, ...] | None = None):
+        # ``service.files`` (object storage): inputs fetched before a claimed job runs, outputs
+        # published under the claim's attempt before its success (``shared_files.py``).
         if service.store.claims is None:
             raise ValueError("a shared queue needs the PostgreSQL job store (MYSPINBOT_DATABASE_URL)")
         self.service, self.store, self.claims = service, service.store, service.store.claims
@@ -82,6 +85,10 @@ class SharedQueue:
         self._wake: asyncio.Event | None = None
         self._listener: Listener | None = None
         self._observing = False
+        self.files = service.files
+        if self.files is not None:
+            service.tracking.publish = functools.partial(self.files.publish, self.store)
+            service.tracking.published = functools.partial(self.files.clean_after, self.store)
 
     @classmethod
     def from_settings(cls, service: "JobService", settings: "Settings") -> "SharedQueue":
@@ -199,6 +206,8 @@ class SharedQueue:
                                               "is not known to the server that claimed it", "details": {}})
             return None
         record = self.store.prompt(job.id)
+        if self.files is not None and not await self._fetch_inputs(job):
+            return None
         tracking = self.service.tracking
         tracking.track(job.id, run)
         try:
@@ -215,6 +224,23 @@ class SharedQueue:
             return None
         log.info("myspinbot: job %s claimed by %s (attempt %d)", job.id, self.worker, claim.attempt)
         return job
+
+    async def _fetch_inputs(self, job: Job) -> bool:
+        """Download the claimed job's input files from the bucket; False (the job failed
+        ``input_missing``) when object storage cannot give them."""
+        from ...errors import StorageError
+
+        pipeline = self.service.pipelines[job.pipeline]
+        paths = [job.params[p.name] for p in pipeline.file_params() if isinstance(job.params.get(p.name), str)]
+        try:
+            await asyncio.to_thread(self.files.fetch_inputs, paths)
+            return True
+        except StorageError as err:
+            with contextlib.suppress(LeaseLost):
+                self.service.lifecycle.fail(job, {"code": "input_missing", "message": f"the job's input files could "
+                                                  f"not be fetched from object storage: {err.message}",
+                                                  "details": {"storage_code": err.code}})
+            return False
 
     def start(self) -> None:
         """Run ``tick`` every ``poll_s``, and at once when a job becomes claimable (``LISTEN``),
