@@ -130,6 +130,8 @@ class JobService:
                   progress_detail=initial_detail(run.tracker.plan))
         self.tracking.track(job_id, run)
         self.lifecycle.queue(job)
+        if self.shared and needed and self.store.servers is not None:  # before the prompt: claimable only then
+            self.store.servers.set_requires(job_id, needed)
         # The prompt is kept so that a restarted ComfyUI can queue the job again (recovery.py).
         self.store.save_prompt(PromptRecord(job_id, built.prompt, built.output_nodes,
                                             {n: s.name for n, s in run.node_stages.items()}))

@@ -29,6 +29,7 @@ from .layout import INPUT_SUBDIR
 
 if TYPE_CHECKING:
     from ..store import JobStore
+    from .service import JobService
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -149,6 +150,26 @@ class SharedFiles:
         if doomed:
             log.info("myspinbot: job %s: removed %d object(s) of attempts that did not finish", job_id, len(doomed))
         return doomed
+
+
+async def fetch_job_inputs(service: "JobService", files: SharedFiles, job: Job) -> bool:
+    """Download a claimed job's input files from the bucket (off the event loop); False (the job
+    failed ``input_missing``, fenced by its claim) when object storage cannot give them."""
+    import asyncio
+    import contextlib
+
+    from ...errors import StorageError
+
+    pipeline = service.pipelines[job.pipeline]
+    paths = [job.params[p.name] for p in pipeline.file_params() if isinstance(job.params.get(p.name), str)]
+    try:
+        await asyncio.to_thread(files.fetch_inputs, paths)
+        return True
+    except StorageError as err:
+        with contextlib.suppress(LeaseLost):
+            service.lifecycle.fail(job, {"code": "input_missing", "message": "the job's input files could not be "
+                                         f"fetched from object storage: {err.message}", "details": {"storage_code": err.code}})
+        return False
 
 
 def output_attempt(output: Output) -> int | None:
