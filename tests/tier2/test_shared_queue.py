@@ -119,6 +119,8 @@ def test_jobs_submitted_across_three_servers_all_succeed_once_with_one_history(s
     assert len(set(workers)) >= 2, workers  # the queue really was shared
     views = [history(p) for p in procs]
     assert views[0] == views[1] == views[2]
+    servers = requests.get(f"{procs[1].url}/myspinbot/capabilities", timeout=60).json()["servers"]
+    assert [s["id"] for s in servers] == ["s0", "s1", "s2"] and all(s["live"] for s in servers), servers
     for job_id in ids[:3]:  # every server serves any job's video (stored under its attempt's prefix)
         uri = done[job_id]["outputs"][0]["storage"]["uri"]
         assert uri.startswith(f"s3://{BUCKET}/jobs/{job_id}/attempt-1/"), uri
