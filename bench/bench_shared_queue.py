@@ -108,9 +108,12 @@ def main() -> int:
     if comfyui_dir() is None:
         print("COMFYUI_DIR is not set: nothing to measure")
         return 2
+    import logging
+
     from pg_server import PostgresServer
     from s3_standin import S3StandIn
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     server, s3 = PostgresServer().start(), S3StandIn().start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-shared-") as tmp:

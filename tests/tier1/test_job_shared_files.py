@@ -79,6 +79,11 @@ async def test_an_upload_on_one_server_runs_on_another_and_its_output_is_served_
     assert api_a.retention.expire(api_a.store.get(job_id))
     assert list_keys(files.s3, files.bucket, f"jobs/{job_id}/") == []
     assert list_keys(files.s3, files.bucket, f"inputs/myspinbot/{job_id}/") == []
+    assert not (host_a.output_dir / output.path).exists()
+    # b's copies (the inputs it fetched, the output it wrote) go at b's next sweep
+    assert (host_b.output_dir / output.path).exists() and (host_b.input_dir / job.params["audio"]).exists()
+    assert api_b.retention.drop_copies() == [job_id]
+    assert not (host_b.output_dir / "myspinbot" / job_id).exists() and not (host_b.input_dir / "myspinbot" / job_id).exists()
 
 
 async def test_an_asset_uploaded_on_one_server_is_usable_on_another(two, fixtures_dir):
