@@ -38,6 +38,8 @@ async def two(aiohttp_client, postgres_url, s3_env, tmp_path):
     api_a, api_b = compose_app(host_a, _settings(postgres_url, "a", s3_env)), compose_app(host_b, _settings(postgres_url, "b", s3_env))
     client_a, client_b = await aiohttp_client(api_a.app), await aiohttp_client(api_b.app)
     yield api_a, api_b, client_a, client_b
+    await client_a.close()  # the apps stop (their queue loops too) before the stores close
+    await client_b.close()
     api_a.store.close()
     api_b.store.close()
 
@@ -120,6 +122,35 @@ async def test_outputs_are_stored_under_the_attempt_and_orphaned_attempts_are_re
     assert api_b.store.get(job_id).status == "succeeded"
     kept = list_keys(files.s3, files.bucket, f"jobs/{job_id}/")
     assert kept and all(k.startswith(attempt_prefix(job_id, 1)) for k in kept)
+
+
+async def test_outputs_published_by_a_server_whose_claim_ran_out_are_refused_and_removed(two, fixtures_dir):
+    from myspinbot.storage.s3_transfer import list_keys
+    from test_job_shared_queue import aiohttp_form
+
+    api_a, api_b, client_a, _ = two
+    files, host_b = _files(api_b), api_b.service.host
+    r = await client_a.post("/myspinbot/jobs", data=aiohttp_form(fixtures_dir))
+    job_id = (await r.json())["id"]
+    await _wait(lambda: job_id in host_b.pending)
+    await api_b.shared_queue.stop()  # b stalls: no heartbeat notices what follows
+    uploaded: list[str] = []
+    publish = api_b.service.tracking.publish
+
+    def publish_while_the_lease_runs_out(job, outputs):
+        with api_b.store.db.transaction() as conn:  # b's lease runs out (b still thinks it holds the job)
+            conn.execute("UPDATE jobs SET lease_until = EXTRACT(EPOCH FROM clock_timestamp()) - 1 WHERE id = ?", (job,))
+        uploaded.extend(o.path for o in publish(job, outputs))
+        assert list_keys(files.s3, files.bucket, f"jobs/{job_id}/attempt-1/")  # uploaded, HEAD-verified
+        return outputs
+
+    api_b.service.tracking.publish = publish_while_the_lease_runs_out
+    prompt = host_b.prompts[job_id]
+    saver = next(n for n, node in prompt.items() if node.get("_meta", {}).get("title") == "Save video")
+    host_b.run_success(job_id, {saver: b"late bytes"})
+    await _wait(lambda: uploaded and not api_b.service.tracking.tracks(job_id))
+    assert api_a.store.get(job_id).status != "succeeded"  # the fence refused b's late success
+    assert list_keys(files.s3, files.bucket, f"jobs/{job_id}/") == []  # and b removed what it uploaded
 
 
 async def test_a_server_that_lost_its_claim_publishes_nothing(two):

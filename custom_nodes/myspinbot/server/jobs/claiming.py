@@ -93,6 +93,7 @@ class SharedQueue:
         if self.files is not None:
             service.tracking.publish = functools.partial(self.files.publish, self.store)
             service.tracking.published = functools.partial(self.files.clean_after, self.store)
+            service.tracking.discard = self.files.drop_attempt
 
     @classmethod
     def from_settings(cls, service: "JobService", settings: "Settings",

@@ -116,6 +116,16 @@ class SharedFiles:
         except StorageError as err:
             log.warning("myspinbot: job %s: could not remove orphaned attempts: %s", job_id, err)
 
+    def drop_attempt(self, job_id: str, attempt: int) -> None:
+        """Delete what attempt ``attempt`` uploaded (its success was refused); never raises (logged)."""
+        from ...errors import StorageError
+
+        prefix = attempt_prefix(job_id, attempt)
+        try:
+            delete_keys(self.s3, self.bucket, list_keys(self.s3, self.bucket, prefix))
+        except StorageError as err:
+            log.warning("myspinbot: job %s: could not remove %s: %s", job_id, prefix, err)
+
     def forget_job(self, job_id: str) -> None:
         """Delete the job's objects: its outputs (every attempt) and its own uploads (never the
         shared assets); never raises (logged)."""

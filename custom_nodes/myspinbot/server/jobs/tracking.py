@@ -79,6 +79,9 @@ class JobTracker:
         (``SharedQueue._publish``; blocking, run in a worker thread) before the job succeeds."""
         self.published: Callable[[str], None] | None = None
         """Called (in a worker thread) once a published job's success is recorded: orphans are removed."""
+        self.discard: Callable[[str, int], None] | None = None
+        """Called (in a worker thread) with the job id and attempt when the success of outputs
+        already published was refused (the claim was lost): that attempt's objects are removed."""
         host.subscribe(self.on_event)
 
     # --- what is tracked -----------------------------------------------------------------
@@ -212,6 +215,8 @@ class JobTracker:
                 self.lifecycle.fail(job, error, outputs=outputs)
         except LeaseLost as lost:
             log.warning("myspinbot: %s; its outputs are not recorded", lost)
+            if self.discard is not None and lost.claim.attempt > 0:
+                await asyncio.to_thread(self.discard, job_id, lost.claim.attempt)
         except Exception:
             log.exception("myspinbot: failed to record the outputs of job %s", job_id)
         finally:
