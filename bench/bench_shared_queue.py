@@ -4,10 +4,11 @@ Needs ``COMFYUI_DIR`` (a ComfyUI 0.33 checkout; ``main.py --cpu`` through
 ``scripts/comfy_process.py``), PostgreSQL's server binaries (``initdb``, ``pg_ctl``: Debian's
 ``postgresql`` package) and psycopg. In the same run it:
 
-1. starts a throwaway PostgreSQL (``tests/pg_server.py``) on a loopback port;
+1. starts a throwaway PostgreSQL (``tests/pg_server.py``) on a loopback port and moto's S3
+   server (``tests/s3_standin.py``; the servers' inputs and outputs cross through its bucket);
 2. starts one ComfyUI on a fresh database, submits ``--jobs`` lite jobs (the 1.5 s speech
    fixture and the astronaut portrait), times first submit → last job finished;
-3. does the same with three ComfyUIs on another fresh database (sharing their input and output
+3. does the same with three ComfyUIs on another fresh database (each its own input and output
    folders), the jobs submitted round-robin to the three;
 4. prints jobs/minute of each, the ratio three / one, and per server: jobs run, busy time
    (sum of the jobs' started → completed) over the wall time, and the CPU seconds its process used.
@@ -17,7 +18,8 @@ jobs wait on something other than its CPUs (I/O, a GPU per server); where they c
 same cores it stays lower. The utilisation lines tell the queue's share (were the servers kept
 busy?) from the machine's (CPU seconds per server: a server busy 90 % of the time on a fraction of
 a core was waiting for the CPU). CPU seconds count the ComfyUI process only, not its children.
-One run on the 2-core development machine (shared with other work): 12 jobs, 43.7 jobs/min on
+One run on the 2-core development machine (shared with other work), before inputs and outputs
+went through object storage (the servers then shared their folders): 12 jobs, 43.7 jobs/min on
 one server, 58.0 on three (1.33x), each server busy about 90 % of the wall time.
 
 Usage: ``COMFYUI_DIR=/path/to/ComfyUI python bench/bench_shared_queue.py [--jobs N]``
@@ -49,18 +51,18 @@ def _seconds(stamp: str | None) -> float | None:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
 
 
-def run(count: int, servers: int, url: str, scratch: Path) -> dict:
+def run(count: int, servers: int, url: str, scratch: Path, s3_endpoint: str) -> dict:
     import psutil
     import psycopg
 
-    folders = scratch / f"shared-{servers}"
     procs = []
     for n in range(servers):
         proc = ComfyProcess("clone", scratch / f"comfy-{servers}-{n}", comfyui_dir(), env={
             "OLLAMA_HOST": "http://127.0.0.1:9", "MYSPINBOT_DATABASE_URL": url, "MYSPINBOT_SERVER_ID": f"s{n}",
-            "MYSPINBOT_CLAIM_POLL_S": "0.5"})
+            "MYSPINBOT_CLAIM_POLL_S": "0.5", "MYSPINBOT_S3_ENDPOINT": s3_endpoint, "MYSPINBOT_S3_ACCESS_KEY": "bench",
+            "MYSPINBOT_S3_SECRET_KEY": "bench-secret", "MYSPINBOT_S3_REGION": "us-east-1",
+            "MYSPINBOT_S3_BUCKET": f"bench-{servers}"})
         proc.scratch.mkdir(parents=True, exist_ok=True)
-        proc.input_dir, proc.output_dir = folders / "input", folders / "output"
         procs.append(proc)
     try:
         for proc in procs:
@@ -106,14 +108,19 @@ def main() -> int:
     if comfyui_dir() is None:
         print("COMFYUI_DIR is not set: nothing to measure")
         return 2
-    from pg_server import PostgresServer
+    import logging
 
-    server = PostgresServer().start()
+    from pg_server import PostgresServer
+    from s3_standin import S3StandIn
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    server, s3 = PostgresServer().start(), S3StandIn().start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-shared-") as tmp:
-            results = {n: run(opts.jobs, n, server.create_database(), Path(tmp)) for n in (1, 3)}
+            results = {n: run(opts.jobs, n, server.create_database(), Path(tmp), s3.endpoint) for n in (1, 3)}
     finally:
         server.stop()
+        s3.stop()
     for n, result in results.items():
         print(f"{n} server(s): {opts.jobs} jobs in {result['wall']:.1f} s = {result['per_min']:.1f} jobs/min"
               + (f"; FAILED: {result['failed']}" if result["failed"] else ""))

@@ -42,6 +42,26 @@ def postgres_url(postgres_server) -> str:
     return postgres_server.create_database()
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server for the session (``s3_standin.S3StandIn``)."""
+    from s3_standin import S3StandIn
+
+    server = S3StandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server) -> dict[str, str]:
+    """``MYSPINBOT_S3_*`` of a new, empty bucket on the session's S3 stand-in (a shared queue's object storage)."""
+    import uuid
+
+    return {"MYSPINBOT_S3_ENDPOINT": s3_server.endpoint, "MYSPINBOT_S3_ACCESS_KEY": "test-access",
+            "MYSPINBOT_S3_SECRET_KEY": "test-secret", "MYSPINBOT_S3_REGION": "us-east-1",
+            "MYSPINBOT_S3_BUCKET": f"shared-{uuid.uuid4().hex[:12]}", "MYSPINBOT_S3_RETRIES": "1"}
+
+
 @pytest.fixture(params=BACKENDS)
 def open_store(request, tmp_path):
     """Opens new, empty job stores on one backend (the test runs once per backend); closed after."""

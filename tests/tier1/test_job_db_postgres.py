@@ -37,7 +37,7 @@ def pg_version(url: str) -> int:
         return conn.execute("SELECT version FROM myspinbot_schema").fetchone()[0]
 
 
-def test_a_new_database_has_sqlites_tables_and_columns_plus_the_claim_columns(postgres_url, tmp_path):
+def test_a_new_database_has_sqlites_tables_and_columns_plus_the_claim_and_server_columns(postgres_url, tmp_path):
     from myspinbot.server.pg_db import PgDatabase
     from myspinbot.server.pg_migrations import PG_MIGRATIONS
 
@@ -49,9 +49,10 @@ def test_a_new_database_has_sqlites_tables_and_columns_plus_the_claim_columns(po
                      for (name,) in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     lite.close()
     pg = pg_columns(postgres_url)
-    assert set(pg) == set(sqlite_tables) | {"myspinbot_schema"}
+    assert set(pg) == set(sqlite_tables) | {"myspinbot_schema", "servers"}  # servers: a shared queue's only
+    assert pg["servers"] == ["id", "host", "models", "pipelines", "busy", "running", "started_at", "last_heartbeat"]
     for table, columns in sqlite_tables.items():
-        extra = {"jobs": ["attempt", "worker", "lease_until"], "webhook_deliveries": ["rowid"]}.get(table, [])
+        extra = {"jobs": ["attempt", "worker", "lease_until", "requires"], "webhook_deliveries": ["rowid"]}.get(table, [])
         assert pg[table] == columns + extra, table
 
 

@@ -18,7 +18,8 @@ from shared_servers import Server, add_jobs
 
 # --- two servers composed as production composes them (server.app.compose) -----------------------
 
-async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_client, postgres_url, tmp_path, fixtures_dir):
+async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_client, postgres_url, s3_env, tmp_path,
+                                                                  fixtures_dir):
     import asyncio
 
     import aiohttp
@@ -26,7 +27,7 @@ async def test_two_composed_servers_share_one_queue_and_one_history(aiohttp_clie
     from fake_host import compose_app
 
     def settings(name: str) -> Settings:
-        return Settings(database_url=postgres_url, server_id=name, claim_poll_s=0.05, lease_s=5.0)
+        return Settings(database_url=postgres_url, server_id=name, claim_poll_s=0.05, lease_s=5.0, s3_env=s3_env)
 
     host_a, host_b = FakeHost(tmp_path / "a"), FakeHost(tmp_path / "b")
     host_a.pending.append("a-busy")  # a's ComfyUI is busy with something else: b must take the job
@@ -165,7 +166,7 @@ def test_servers_sweeping_retention_at_once_expire_each_job_once(servers):
 # --- the database goes away and comes back ---------------------------------------------------------
 
 async def test_while_the_database_is_down_the_api_answers_503_and_resumes_when_it_is_back(aiohttp_client, tmp_path,
-                                                                                            fixtures_dir):
+                                                                                            fixtures_dir, s3_env):
     import asyncio
 
     from fake_host import compose_app
@@ -175,7 +176,8 @@ async def test_while_the_database_is_down_the_api_answers_503_and_resumes_when_i
     api = None
     try:
         host = FakeHost(tmp_path / "a")
-        api = compose_app(host, Settings(database_url=own.create_database(), server_id="a", claim_poll_s=0.05))
+        api = compose_app(host, Settings(database_url=own.create_database(), server_id="a", claim_poll_s=0.05,
+                                                  s3_env=s3_env))
         client = await aiohttp_client(api.app)
         assert (await client.get("/myspinbot/jobs")).status == 200
 

@@ -1,11 +1,12 @@
 """Tier 2: three real ComfyUI processes with the pack on one PostgreSQL job queue.
 
-The three share ComfyUI's input and output folders (as servers on one network mount would: the
-object-storage transfer of inputs and outputs is not built yet) and one database
-(``MYSPINBOT_DATABASE_URL``, a throwaway PostgreSQL started by the tests). Lite jobs on 1.5 s of
-real speech, submitted round-robin to the three servers, all succeed exactly once with one
-history seen from every server; a server SIGKILLed while running a job has that job reclaimed
-and finished by another; a server paused (SIGSTOP) past its lease has its late writes refused.
+Each has its own ComfyUI folders (input, output: nothing on a shared disk); they share one
+database (``MYSPINBOT_DATABASE_URL``, a throwaway PostgreSQL started by the tests) and one bucket
+of moto's S3 server (``MYSPINBOT_S3_*``), through which the inputs and outputs cross servers.
+Lite jobs on 1.5 s of real speech, submitted round-robin to the three servers, all succeed
+exactly once with one history seen from every server and every output served by every server;
+a server SIGKILLed while running a job has that job reclaimed and finished by another; a server
+paused (SIGSTOP) past its lease has its late writes refused.
 
 ``MYSPINBOT_T2_SHARED_JOBS`` sets the number of jobs of the first test (default 30).
 """
@@ -23,23 +24,27 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from comfy_process import ComfyProcess, comfyui_dir  # noqa: E402
+from conftest import S3_ACCESS_KEY, S3_SECRET_KEY  # noqa: E402
 
 LEASE_S = 4.0
+BUCKET = "shared-queue-t2"
 POLL_S = 0.5
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory, postgres_server):
+def shared(tmp_path_factory, postgres_server, s3_standin):
     url = postgres_server.create_database()
-    folders = tmp_path_factory.mktemp("shared-folders")
     procs = []
-    for n in range(3):
+    for n in range(3):  # each its own ComfyUI folders
         proc = ComfyProcess("clone", tmp_path_factory.mktemp(f"comfy-shared-{n}"), comfyui_dir(), env={
             "OLLAMA_HOST": "http://127.0.0.1:9", "MYSPINBOT_DATABASE_URL": url, "MYSPINBOT_SERVER_ID": f"s{n}",
-            "MYSPINBOT_LEASE_S": str(LEASE_S), "MYSPINBOT_CLAIM_POLL_S": str(POLL_S)})
-        proc.input_dir, proc.output_dir = folders / "input", folders / "output"
+            "MYSPINBOT_LEASE_S": str(LEASE_S), "MYSPINBOT_CLAIM_POLL_S": str(POLL_S),
+            "MYSPINBOT_S3_ENDPOINT": s3_standin.endpoint, "MYSPINBOT_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "MYSPINBOT_S3_SECRET_KEY": S3_SECRET_KEY, "MYSPINBOT_S3_REGION": "us-east-1",
+            "MYSPINBOT_S3_BUCKET": BUCKET, "MYSPINBOT_S3_RETRIES": "2", "MYSPINBOT_S3_BACKOFF_S": "0.1"})
         procs.append(proc)
+    assert len({p.input_dir for p in procs}) == 3 and len({p.output_dir for p in procs}) == 3
     try:
         for proc in procs:
             proc.start()
@@ -114,7 +119,11 @@ def test_jobs_submitted_across_three_servers_all_succeed_once_with_one_history(s
     assert len(set(workers)) >= 2, workers  # the queue really was shared
     views = [history(p) for p in procs]
     assert views[0] == views[1] == views[2]
-    for job_id in ids[:3]:  # every server serves any job's video
+    servers = requests.get(f"{procs[1].url}/myspinbot/capabilities", timeout=60).json()["servers"]
+    assert [s["id"] for s in servers] == ["s0", "s1", "s2"] and all(s["live"] for s in servers), servers
+    for job_id in ids[:3]:  # every server serves any job's video (stored under its attempt's prefix)
+        uri = done[job_id]["outputs"][0]["storage"]["uri"]
+        assert uri.startswith(f"s3://{BUCKET}/jobs/{job_id}/attempt-1/"), uri
         for proc in procs:
             video = requests.get(f"{proc.url}/myspinbot/jobs/{job_id}/outputs/video", timeout=30)
             assert video.status_code == 200 and video.content[:12].find(b"ftyp") >= 0

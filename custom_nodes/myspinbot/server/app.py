@@ -12,6 +12,7 @@ tests call it with a fake host and a plain aiohttp app. Nothing else builds thes
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,14 @@ from ..errors import ModelsMissingError
 from ..models.lipsync_score import lipsync_score_file
 from ..models.manager import ModelManager, probe_engines
 from ..models.preflight import require
+from .api_errors import ApiError
 from .guard import Access, add_session_routes, setup_access
 from .host import Host
 from .jobs import JobService
-from .jobs.claiming import SharedQueue, install_shared
+from .jobs.claiming import SharedQueue
+from .jobs.shared_setup import install_shared
 from .jobs.event_relay import EventRelay
+from .jobs.shared_files import SharedFiles
 from .models_routes import add_model_routes, api_error
 from .page import add_page_routes
 from .pipelines import Pipeline, builtin_pipelines
@@ -99,6 +103,41 @@ class Api:
         return self.access.metrics
 
 
+def shared_files(settings: Settings, host: Host) -> SharedFiles:
+    """The object storage of a shared queue (``MYSPINBOT_S3_*`` or ComfyUI's ``MySpinBot.S3.*``
+    settings). Raises ``StorageError(storage_not_configured)`` naming what is missing: the pack
+    then does not load on this server (a shared queue without it would run jobs whose files
+    are on another server)."""
+    from ..errors import StorageError
+
+    s3 = settings.object_storage(host.user_dir)
+    if not s3.bucket:
+        raise StorageError("MYSPINBOT_DATABASE_URL needs object storage for the servers' inputs and outputs: "
+                           "set MYSPINBOT_S3_BUCKET (and MYSPINBOT_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY)",
+                           code="storage_not_configured", details={"missing": ["bucket"]})
+    try:
+        return SharedFiles(s3, host.input_dir, host.output_dir)
+    except StorageError as err:
+        raise StorageError(f"MYSPINBOT_DATABASE_URL needs object storage: {err.message}", code="storage_not_configured",
+                           details=getattr(err, "details", {})) from None
+
+
+def models_present(locator: Any) -> list[str]:
+    """The manifest's models with every file on this server's disk."""
+    return [name for name in locator.manifest if not locator.missing_files(name)]
+
+
+def require_on_some_server(require_here: Callable[[list[str]], None], store: JobStore, live_s: float,
+                           names: list[str]) -> None:
+    """A shared queue's preflight: pass when this server or another live one (a heartbeat within
+    ``live_s`` seconds) has every model of ``names``; else this server's 409 ``models_missing``."""
+    try:
+        require_here(names)
+    except ApiError:
+        if not store.servers.any_live_with(names, live_s):
+            raise
+
+
 def compose(host: Host, settings: Settings, *, app: web.Application, routes: web.RouteTableDef,
             listen: str | Iterable[str] | None, cors: bool = False, models: Models | None = None,
             pipelines: dict[str, Pipeline] | None = None, clock: Callable[[], float] = time.time,
@@ -123,12 +162,19 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
             except ModelsMissingError as err:
                 raise api_error(err) from None
 
+    # A shared queue's servers exchange inputs and outputs through object storage: required with it.
+    files = shared_files(settings, host) if settings.database_url else None
     database = PgDatabase(settings.database_url) if settings.database_url else store_path(host.user_dir)
     store = JobStore(database)
+    present_models = None
+    if models is not None:
+        present_models = functools.partial(models_present, models.manager.locator)
+        if store.servers is not None and require_models is not None:
+            require_models = functools.partial(require_on_some_server, require_models, store, settings.lease_s)
     # With the SyncNet model in models/syncnet, every job's video outputs get a lip-sync score.
     score_model = (lambda: lipsync_score_file(models.manager.locator)) if models is not None else None
     service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models,
-                         score_model=score_model)
+                         score_model=score_model, files=files)
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
     access = setup_access(app, service, host.user_dir, listen, settings=settings, cors=cors,
                           webhook_options=webhook_options, deliver_webhooks=deliver_webhooks)
@@ -145,7 +191,7 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
         # The queue is the database's, not this ComfyUI's: no restart recovery or queue
         # reconciliation here (another server may run any job); expired leases are reclaimed.
         recovered, reconciler = Recovered(), QueueReconciler(service)
-        shared_queue = SharedQueue.from_settings(service, settings)
+        shared_queue = SharedQueue.from_settings(service, settings, models=present_models)
         relay = EventRelay(service, shared_queue.worker)
         install_shared(app, shared_queue, retention, relay)
     else:
@@ -159,7 +205,7 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     add_profile_routes(registry, profiles, access.webhooks)
     if models is not None:
         add_model_routes(registry, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
-                         engines=models.engines)
+                         engines=models.engines, servers=shared_queue.servers if shared_queue is not None else None)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
     return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue,

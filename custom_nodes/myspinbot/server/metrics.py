@@ -121,6 +121,8 @@ class _StateCollector(Collector):
                                 value=service.store.count_status(QUEUED))
         yield GaugeMetricFamily("myspinbot_queue_limit", "Jobs that may wait before submissions get 429.",
                                 value=service.max_queued)
+        if service.store.servers is not None:  # a shared queue: its servers, as their heartbeats left them
+            yield from _server_gauges(service.store.servers.all(), service.settings.lease_s)
         pending = self.metrics._pending_deliveries
         if pending is not None:
             yield GaugeMetricFamily("myspinbot_webhook_deliveries_pending",
@@ -128,6 +130,22 @@ class _StateCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # collected only at scrape time, never at registration
+
+
+def _server_gauges(rows: list, live_s: float) -> Iterator[Metric]:
+    up = GaugeMetricFamily("myspinbot_server_up", "1 while a server of the shared queue beats within the lease.",
+                           labels=["server", "host"])
+    busy = GaugeMetricFamily("myspinbot_server_busy", "1 while the server's ComfyUI runs a prompt or it holds a job.",
+                             labels=["server"])
+    age = GaugeMetricFamily("myspinbot_server_heartbeat_age_seconds", "Seconds since the server's last heartbeat.",
+                            labels=["server"])
+    models = GaugeMetricFamily("myspinbot_server_models", "Manifest models the server has on disk.", labels=["server"])
+    for row in rows:
+        up.add_metric([row.id, row.host], 1.0 if row.age_s <= live_s else 0.0)
+        busy.add_metric([row.id], 1.0 if row.busy else 0.0)
+        age.add_metric([row.id], max(0.0, row.age_s))
+        models.add_metric([row.id], len(row.models))
+    yield from (up, busy, age, models)
 
 
 def add_metrics_route(routes: RouteRegistry | web.RouteTableDef, metrics: Metrics | None) -> None:

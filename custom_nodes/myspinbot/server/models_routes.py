@@ -69,12 +69,14 @@ def _json(model: type[ContractModel], body: dict[str, Any], **kwargs: Any) -> we
 def add_model_routes(routes: RouteRegistry | web.RouteTableDef, manager: ModelManager, *,
                      nodes: Sequence[str] | Callable[[], Sequence[str]] = (),
                      pipeline_models: Mapping[str, Iterable[str]] | None = None,
-                     engines: Callable[[], Mapping[str, Any]] | None = probe_engines) -> None:
+                     engines: Callable[[], Mapping[str, Any]] | None = probe_engines,
+                     servers: Callable[[], list[dict[str, Any]]] | None = None) -> None:
     """Register the model routes through ``routes`` (the app's registry, or a bare ``RouteTableDef``).
 
     ``nodes``: the pack's node ids (or a function returning them); ``pipeline_models``:
     ``{pipeline: [model names]}`` for the capabilities report; ``engines``: a function
-    returning the engines report (default: ``probe_engines``)."""
+    returning the engines report (default: ``probe_engines``); ``servers``: a function returning
+    the servers of a shared queue (``ServerRow.to_dict``; None: a single server)."""
     pipeline_models = dict(pipeline_models or {})
     registry = as_registry(routes)
 
@@ -127,4 +129,6 @@ def add_model_routes(routes: RouteRegistry | web.RouteTableDef, manager: ModelMa
         engine_report = await asyncio.to_thread(engines) if engines is not None else {}
         body = await asyncio.to_thread(lambda: manager.capabilities(nodes=node_list, pipeline_models=pipeline_models,
                                                                     engines=engine_report))
+        if servers is not None:
+            body["servers"] = await asyncio.to_thread(servers)
         return _json(Capabilities, body)

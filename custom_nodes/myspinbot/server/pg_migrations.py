@@ -4,7 +4,8 @@ number of migrations applied (SQLite keeps it in ``PRAGMA user_version``, ``migr
 ``PG_MIGRATIONS[i]`` brings a database from version ``i`` to ``i + 1``; released migrations are
 never edited. Versions 1 and 2 give the tables and indexes of SQLite's versions 1 and 2 (the same
 columns in the same order, PostgreSQL's types; the index statements are SQLite's own); version 3
-adds what only a shared queue needs: the claim of a job by a server (``repos/claims.py``).
+adds what only a shared queue needs: the claim of a job by a server (``repos/claims.py``);
+version 4 the servers' heartbeat rows and a job's required models (``repos/servers.py``).
 
 Several servers may start at once on one database: ``migrate`` takes a transaction-scoped
 advisory lock first, so one of them migrates and the others then find the schema current.
@@ -128,4 +129,21 @@ def _profiles(conn: Any) -> None:
     _run(conn, _PROFILES)
 
 
-PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims, _profiles)
+# --- 4 → 5: the servers of a shared queue and what a job requires of them (repos/servers.py) --
+# ``servers``: one row per server, written by its heartbeat (``last_heartbeat``: the database's
+# clock, Unix s); ``models``: the model names it has on disk; ``busy``: its ComfyUI runs something.
+# ``jobs.requires``: the models a job needs; only a server whose ``models`` hold them claims it.
+_SERVERS = (
+    """CREATE TABLE servers (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, models TEXT[] NOT NULL DEFAULT '{}',
+        pipelines TEXT[] NOT NULL DEFAULT '{}', busy BOOLEAN NOT NULL DEFAULT FALSE, running TEXT[] NOT NULL DEFAULT '{}',
+        started_at DOUBLE PRECISION NOT NULL, last_heartbeat DOUBLE PRECISION NOT NULL)""",
+    "ALTER TABLE jobs ADD COLUMN requires TEXT[] NOT NULL DEFAULT '{}'",
+)
+
+
+def _servers(conn: Any) -> None:
+    _run(conn, _SERVERS)
+
+
+PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims, _profiles, _servers)

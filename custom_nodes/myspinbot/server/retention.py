@@ -17,9 +17,9 @@ import logging
 import shutil
 from typing import TYPE_CHECKING, Callable
 
-from .jobs.layout import job_folder
+from .jobs.layout import INPUT_SUBDIR, JOB_ID, job_folder
 from .periodic import Periodic
-from .model import CANCELED, FAILED, SUCCEEDED, Job
+from .model import CANCELED, EXPIRED, FAILED, SUCCEEDED, Job
 from .settings import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_SWEEP_S, Settings
 
 if TYPE_CHECKING:
@@ -62,7 +62,24 @@ class Retention:
                 break
         if expired:
             log.info("myspinbot: %d job(s) older than %g days expired; their files were removed", len(expired), self.days)
+        if self.service.files is not None:
+            self.drop_copies()
         return expired
+
+    def drop_copies(self) -> list[str]:
+        """A shared queue: remove this server's folders of jobs expired by any server (the inputs
+        it fetched, the outputs it ran or downloaded); returns those job ids."""
+        host, dropped = self.service.host, set()
+        for root in (host.output_dir, host.input_dir):
+            base = root / INPUT_SUBDIR
+            names = [p.name for p in base.iterdir() if p.is_dir() and JOB_ID.match(p.name)] if base.is_dir() else []
+            for job_id in names:
+                job = self.service.store.get(job_id)
+                folder = job_folder(root, job_id)
+                if job is not None and job.status == EXPIRED and folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    dropped.add(job_id)
+        return sorted(dropped)
 
     def expire(self, job: Job) -> bool:
         """Mark ``job`` expired (first, so a crash in between never leaves a job that claims files
@@ -83,6 +100,8 @@ class Retention:
             folder = job_folder(root, job.id)
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
+        if self.service.files is not None:  # a shared queue: its objects too (jobs/<id>/, its uploads)
+            self.service.files.forget_job(job.id)
         return True
 
     def _message(self, job: Job) -> str:

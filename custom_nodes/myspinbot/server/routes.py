@@ -188,7 +188,7 @@ def add_routes(routes: RouteRegistry | web.RouteTableDef, service: JobService, *
         job = _job_or_404(service, request.match_info["job_id"])
         name = request.match_info["name"]
         output = job.output(name) if _OUTPUT_NAME.match(name) else None
-        path = service.output_path(job, name) if output else None
+        path = await service.fetch_output(job, name) if output else None
         if output is None or path is None:
             raise ApiError(404, "output_not_found", f"job {job.id} has no output '{name}'",
                            {"outputs": [o.name for o in job.outputs]})

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated, Mapping
+from typing import TYPE_CHECKING, Annotated, Mapping
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from ..storage import S3Settings
+
 log = logging.getLogger("myspinbot.settings")
 
 PREFIX = "MYSPINBOT_"
+S3_PREFIX = "MYSPINBOT_S3_"
 MIB = 1 << 20
 CsvList = Annotated[tuple[str, ...], NoDecode]
 DEFAULT_RETENTION_DAYS = 30.0
@@ -45,6 +49,8 @@ class Settings(BaseSettings):
     claim_poll_s: float = Field(2.0, gt=0, allow_inf_nan=False, description="how often a server of a shared queue "
                                 "renews its claims, reclaims expired ones and, when idle, claims a job")
     max_attempts: int = Field(3, ge=1, description="claims a job of a shared queue may get before it fails lost_worker")
+    s3_env: dict[str, str] = Field(default_factory=dict, repr=False, description="the MYSPINBOT_S3_* variables "
+                                   "(object storage: storage/config.py reads them through ``object_storage``)")
 
     # --- queue (jobs/service.py, reconcile.py) ------------------------------------------
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
@@ -123,8 +129,9 @@ class Settings(BaseSettings):
         """Read the environment (``os.environ`` unless ``env`` is given). A variable that does not
         parse is logged and ignored (its default applies), so a typo never stops ComfyUI."""
         source = os.environ if env is None else env
-        values = {k[len(PREFIX):].lower(): v for k, v in source.items()
-                  if k.upper().startswith(PREFIX) and k[len(PREFIX):].lower() in cls.model_fields}
+        values: dict = {k[len(PREFIX):].lower(): v for k, v in source.items()
+                        if k.upper().startswith(PREFIX) and k[len(PREFIX):].lower() in cls.model_fields}
+        values["s3_env"] = {k.upper(): v for k, v in source.items() if k.upper().startswith(S3_PREFIX)}
         try:
             return cls.model_validate(values)
         except ValidationError as err:
@@ -134,6 +141,13 @@ class Settings(BaseSettings):
                 log.warning("myspinbot: ignoring %s%s=%r (%s); using the default", PREFIX, name.upper(),
                             shown, next(e["msg"] for e in err.errors() if e.get("loc") and e["loc"][0] == name))
             return cls.model_validate({k: v for k, v in values.items() if k not in bad})
+
+    def object_storage(self, user_dir: "str | os.PathLike") -> "S3Settings":
+        """The object storage settings (``storage.S3Settings``): ``s3_env``, then ComfyUI's settings
+        file in ``user_dir`` (``MySpinBot.S3.*``). Raises ``InvalidInputError`` on a value that does not parse."""
+        from ..storage import comfy_settings_path, load_settings
+
+        return load_settings(env=dict(self.s3_env), settings_file=comfy_settings_path(user_dir))
 
     @classmethod
     def defaults(cls) -> "Settings":

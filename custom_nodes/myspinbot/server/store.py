@@ -18,6 +18,7 @@ from .db import Database
 from .model import TERMINAL, Asset, Job
 from .repos.assets import AssetsRepo
 from .repos.claims import Claim, ClaimsRepo
+from .repos.servers import ServersRepo
 from .repos.idempotency import IdempotencyRecord, IdempotencyRepo
 from .repos.jobs import JobsRepo
 from .repos.pending_uploads import PendingUploadsRepo
@@ -55,6 +56,7 @@ class JobStore:
         self.pending_uploads = PendingUploadsRepo(self.db)
         self.webhooks = WebhookStore(self.db)
         self.claims = ClaimsRepo(self.db) if self.db.backend == "postgresql" else None
+        self.servers = ServersRepo(self.db) if self.db.backend == "postgresql" else None
         """Claims of a shared queue (PostgreSQL only; None on SQLite)."""
         self._held: dict[str, Claim] = {}
         self.profiles = ProfilesRepo(self.db)

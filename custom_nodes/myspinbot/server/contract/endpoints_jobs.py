@@ -16,6 +16,10 @@ LOCATION = {"Location": {"$ref": "#/components/headers/Location"}}
 JOB = Response("The job.", Job)
 NOT_FOUND = Shared("NotFound")
 OUTPUT_NOT_FOUND = error("", "output_not_found", "job_not_found")
+SHARED_UNAVAILABLE = error("several servers share the job queue (MYSPINBOT_DATABASE_URL) and its object storage "
+                           "or database cannot be reached now; retry after Retry-After seconds.",
+                           "storage_unavailable", "database_unavailable",
+                           headers={"Retry-After": {"$ref": "#/components/headers/Retry-After"}})
 
 CREATE_JOB = Endpoint(
     "POST", f"{PREFIX}/jobs", "createJob", tag="job",
@@ -39,6 +43,7 @@ CREATE_JOB = Endpoint(
                    "missing (details name the models and the fetch command), or the 'profile' is not ready yet.",
                    "asset_modified", "models_missing", "profile_not_ready"),
         429: Shared("QueueFull"),
+        503: SHARED_UNAVAILABLE,
     })
 
 LIST_JOBS = Endpoint(
@@ -88,7 +93,7 @@ GET_JOB_OUTPUT = Endpoint(
     parameters=(JOB_ID, OUTPUT_NAME),
     responses={200: Response("The file, with its content type.",
                              {"type": "string", "contentMediaType": "application/octet-stream"}, media_type="*/*"),
-               404: OUTPUT_NOT_FOUND})
+               404: OUTPUT_NOT_FOUND, 503: SHARED_UNAVAILABLE})
 
 UPLOAD_JOB_OUTPUT = Endpoint(
     "POST", f"{PREFIX}/jobs/{{job_id}}/outputs/{{name}}/upload", "uploadJobOutput", tag="job",
@@ -114,7 +119,8 @@ UPLOAD_ASSET = Endpoint(
                           "went away.", "invalid_asset", "malformed_body", "client_disconnected"),
                413: Shared("PayloadTooLarge"),
                415: Shared("UnsupportedMediaType"),
-               422: error("details.field names the part.", "unknown_parameter", "missing_file", "duplicate_field")})
+               422: error("details.field names the part.", "unknown_parameter", "missing_file", "duplicate_field"),
+               503: SHARED_UNAVAILABLE})
 
 GET_ASSET = Endpoint(
     "GET", f"{PREFIX}/assets/{{asset_id}}", "getAsset", tag="asset",

@@ -185,6 +185,20 @@ class LipSyncScoreReport(ContractModel):
     fetch_command: Optional[str] = Field(description="The command that downloads the model.")
 
 
+class ServerReport(ContractModel):
+    """One server of a shared job queue (MYSPINBOT_DATABASE_URL), as its last heartbeat left it."""
+
+    id: str = Field(description="MYSPINBOT_SERVER_ID (default: host name and process id).")
+    host: str
+    models: list[str] = Field(description="The manifest models it has on disk; it only claims jobs needing no others.")
+    pipelines: list[str] = Field(description="The pipelines it claims jobs of.")
+    state: Literal["busy", "idle"] = Field(description="busy: its ComfyUI runs a prompt or it holds a job.")
+    running: list[str] = Field(description="Ids of the jobs it holds.")
+    started_at: float = Field(description="When its process started, Unix seconds.")
+    last_heartbeat: float = Field(description="Its last heartbeat, Unix seconds (the database's clock).")
+    live: bool = Field(description="Its last heartbeat is younger than the lease (MYSPINBOT_LEASE_S).")
+
+
 class Capabilities(ContractModel):
     nodes: list[str]
     engines: dict[str, EngineReport]
@@ -193,3 +207,5 @@ class Capabilities(ContractModel):
     lipsync_score: LipSyncScoreReport
     device: DeviceReport
     offline: bool
+    servers: Optional[list[ServerReport]] = Field(None, description="The servers sharing this job queue "
+                                                  "(MYSPINBOT_DATABASE_URL), by id; null on a single server.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -25,6 +26,8 @@ from ..store import JobStore
 from ..urls import PREFIX
 from ..uploads import Sniffed, accept_audio, accept_image, sniff_asset
 from .layout import ASSET_ID, asset_path, assets_dir
+
+log = logging.getLogger("myspinbot.jobs")
 
 T = TypeVar("T")
 
@@ -43,6 +46,8 @@ class Assets:
         self.settings = settings
         self.clock = clock
         self.integrity = AssetIntegrity()
+        self.files = None
+        """A shared queue's object storage (``shared_files.SharedFiles``): every asset goes to its bucket too."""
 
     def folder(self) -> Path:
         """``<input>/myspinbot/assets/``."""
@@ -66,7 +71,16 @@ class Assets:
         """Check an uploaded asset (its kind and type from its content) and store it under its
         sha256; returns ``(asset, created)``. Raises ``ApiError`` (413, 400 ``invalid_asset``)."""
         sniffed = await off_loop(sniff_asset, staged, self.settings)
-        return await off_loop(self.store_asset, staged, sha256, size, sniffed)
+        asset, created = await off_loop(self.store_asset, staged, sha256, size, sniffed)
+        if self.files is not None:  # any server of the shared queue may run a job naming it
+            from ...errors import StorageError
+
+            try:
+                await off_loop(self.files.put_input, asset.path)
+            except StorageError as err:
+                raise ApiError(503, "storage_unavailable", f"object storage did not take the asset: {err.message}",
+                               {"storage_code": err.code}, headers={"Retry-After": "5"}) from None
+        return asset, created
 
     def store_asset(self, staged: Path, sha256: str, size: int, sniffed: Sniffed) -> tuple[Asset, bool]:
         """Move a checked upload to its content address and record it; returns ``(asset, created)``.
@@ -85,6 +99,16 @@ class Assets:
         asset = Asset(id=sha256, kind=sniffed.kind, content_type=sniffed.content_type, size_bytes=size,
                       path=rel, created_at=self.clock())
         return self.store.add_asset(asset), True
+
+    def _fetch_shared(self, rel: str) -> None:
+        """Download an asset another server of the shared queue took (blocking); a failure leaves
+        it missing here (the caller answers ``asset_not_found``)."""
+        from ...errors import StorageError
+
+        try:
+            self.files.fetch_input(rel)
+        except StorageError as err:
+            log.warning("myspinbot: could not fetch asset %s from object storage: %s", rel, err)
 
     # --- asset ids in a job's inputs -------------------------------------------------------
     def resolve_inputs(self, pipeline: Pipeline, inputs: dict[str, Any], *, bare_asset_ids: bool = False) -> dict[str, Any]:
@@ -112,6 +136,8 @@ class Assets:
             raise ApiError(422, "invalid_asset_id", f"parameter '{param.name}': an asset id is 64 lowercase hex digits (a sha256)",
                            {"field": param.name})
         asset = self.store.asset(asset_id)
+        if asset is not None and self.files is not None and not (self.input_dir / asset.path).is_file():
+            self._fetch_shared(asset.path)  # uploaded on another server of the shared queue
         if asset is None or not (self.input_dir / asset.path).is_file():
             raise ApiError(422, "asset_not_found", f"parameter '{param.name}': no asset '{asset_id}'",
                            {"field": param.name, "asset_id": asset_id})

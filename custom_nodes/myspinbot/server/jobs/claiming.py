@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..events import STATUS
 from ..host import INTERRUPTED
@@ -41,14 +43,11 @@ from ..pg_listen import QUEUE_CHANNEL, Listener
 from ..progress import initial_detail
 from ..store import Claim, LeaseLost
 from .lifecycle import RECLAIMED_MESSAGE
+from .shared_files import fetch_job_inputs
 from .tracking import Run
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
-    from ..retention import Retention
     from ..settings import Settings
-    from .event_relay import EventRelay
     from .service import JobService
 
 log = logging.getLogger("myspinbot.jobs")
@@ -72,7 +71,10 @@ class SharedQueue:
     of ``service.pipelines``)."""
 
     def __init__(self, service: "JobService", worker: str, *, lease_s: float = 30.0, poll_s: float = 2.0,
-                 max_attempts: int = 3, pipelines: tuple[str, ...] | None = None):
+                 max_attempts: int = 3, pipelines: tuple[str, ...] | None = None,
+                 models: Callable[[], list[str]] | None = None):
+        # ``service.files`` (object storage): inputs fetched before a claimed job runs, outputs
+        # published under the claim's attempt before its success (``shared_files.py``).
         if service.store.claims is None:
             raise ValueError("a shared queue needs the PostgreSQL job store (MYSPINBOT_DATABASE_URL)")
         self.service, self.store, self.claims = service, service.store, service.store.claims
@@ -82,18 +84,43 @@ class SharedQueue:
         self._wake: asyncio.Event | None = None
         self._listener: Listener | None = None
         self._observing = False
+        self.models = models
+        """``fn()``: the model names this server has on disk; it only claims jobs that require
+        no others (None: any job). Reported by each heartbeat in ``servers`` (``repos/servers.py``)."""
+        self.started_at = time.time()
+        self._present: list[str] | None = None
+        self.files = service.files
+        if self.files is not None:
+            service.tracking.publish = functools.partial(self.files.publish, self.store)
+            service.tracking.published = functools.partial(self.files.clean_after, self.store)
+            service.tracking.discard = self.files.drop_attempt
 
     @classmethod
-    def from_settings(cls, service: "JobService", settings: "Settings") -> "SharedQueue":
+    def from_settings(cls, service: "JobService", settings: "Settings",
+                      models: Callable[[], list[str]] | None = None) -> "SharedQueue":
         """``MYSPINBOT_SERVER_ID`` (default: host name and process id), ``_LEASE_S``, ``_CLAIM_POLL_S``, ``_MAX_ATTEMPTS``."""
         worker = settings.server_id or f"{socket.gethostname()}-{os.getpid()}"
         return cls(service, worker, lease_s=settings.lease_s, poll_s=settings.claim_poll_s,
-                   max_attempts=settings.max_attempts)
+                   max_attempts=settings.max_attempts, models=models)
 
     # --- the three steps (synchronous: database only) ------------------------------------
+    def beat(self, busy: bool) -> None:
+        """Record this server in ``servers``: host, the models it has now, busy or idle, the jobs it holds."""
+        if self.store.servers is None:
+            return
+        self._present = sorted(self.models()) if self.models is not None else []
+        self.store.servers.beat(self.worker, socket.gethostname(), self._present, list(self.pipelines), busy,
+                                [c.job_id for c in self.store.held()], self.started_at)
+
+    def servers(self) -> list[dict]:
+        """Every server of the queue (``repos/servers.py``), live or not (``/capabilities``)."""
+        return [row.to_dict(self.lease_s) for row in self.store.servers.all()]
+
     def claim(self) -> tuple[Job, Claim] | None:
-        """Claim the oldest queued job nobody holds; this server's writes of it are fenced from now on."""
-        got = self.claims.claim(self.worker, self.lease_s, self.pipelines)
+        """Claim the oldest queued job nobody holds (one whose required models this server has);
+        this server's writes of it are fenced from now on."""
+        present = (self._present if self._present is not None else sorted(self.models())) if self.models else None
+        got = self.claims.claim(self.worker, self.lease_s, self.pipelines, present)
         if got is not None:
             self.store.hold(got[1])
         return got
@@ -172,7 +199,9 @@ class SharedQueue:
             # interrupted: the tracker ends it canceled when ComfyUI reports the interruption
         self._give_up_orphans()
         self.reclaim()
-        if host.active_prompts() or self.store.held():
+        busy = bool(host.active_prompts() or self.store.held())
+        await asyncio.to_thread(self.beat, busy)
+        if busy:
             return None
         got = await asyncio.to_thread(self.claim)
         if got is None:
@@ -199,6 +228,8 @@ class SharedQueue:
                                               "is not known to the server that claimed it", "details": {}})
             return None
         record = self.store.prompt(job.id)
+        if self.files is not None and not await fetch_job_inputs(self.service, self.files, job):
+            return None
         tracking = self.service.tracking
         tracking.track(job.id, run)
         try:
@@ -271,26 +302,3 @@ class SharedQueue:
                 log.exception("myspinbot: the shared job queue round failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
-
-
-def install_shared(app: "web.Application", queue: SharedQueue, retention: "Retention | None" = None,
-                   relay: "EventRelay | None" = None) -> SharedQueue:
-    """Start ``queue`` (and ``retention``, ``relay``) when ``app`` starts, stop them when it shuts down."""
-
-    async def on_startup(_app: object) -> None:
-        if relay is not None:
-            relay.start()
-        queue.start()
-        if retention is not None:
-            retention.start()
-
-    async def on_cleanup(_app: object) -> None:
-        await queue.stop()
-        if retention is not None:
-            await retention.stop()
-        if relay is not None:
-            await relay.stop()
-
-    app.on_startup.append(on_startup)
-    app.on_cleanup.append(on_cleanup)
-    return queue

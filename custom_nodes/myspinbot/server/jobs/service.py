@@ -11,10 +11,11 @@ All methods run on the event loop's thread (the host delivers events there).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from ..api_errors import ApiError
 from ..events import JobEvents
@@ -34,6 +35,9 @@ from .listing import DEFAULT_PAGE, list_page
 from .outputs_storage import upload_output
 from .quality import add_score_nodes
 from .tracking import JobTracker, Run
+
+if TYPE_CHECKING:
+    from .shared_files import SharedFiles
 
 log = logging.getLogger("myspinbot.jobs")
 
@@ -60,7 +64,7 @@ class JobService:
 
     def __init__(self, host: Host, store: JobStore, pipelines: dict[str, Pipeline], settings: Settings | None = None,
                  *, clock: Callable[[], float] = time.time, require_models: Callable[[list[str]], None] | None = None,
-                 score_model: Callable[[], str | None] | None = None):
+                 score_model: Callable[[], str | None] | None = None, files: "SharedFiles | None" = None):
         self.host = host
         self.store = store
         self.pipelines = pipelines
@@ -77,6 +81,9 @@ class JobService:
         self.idempotency = Idempotency(store, clock)
         self.shared = store.claims is not None
         """Several servers share the queue (PostgreSQL): jobs wait in the database, not in this ComfyUI."""
+        self.files = files
+        """A shared queue's inputs and outputs in object storage (``shared_files.py``); None: local folders only."""
+        self.assets.files = files
 
     @property
     def progress_interval_s(self) -> float:
@@ -123,6 +130,8 @@ class JobService:
             self.require_models(needed)  # preflight: ApiError 409 models_missing before anything is queued
         built = pipeline.build(values, save_prefix=layout.save_prefix(job_id))
         self.add_quality(pipeline, built.prompt, built.output_nodes)
+        if self.shared and self.files is not None:  # the server that claims it fetches them from the bucket
+            await self.put_inputs(pipeline, values)
         # No await between this check and the save: concurrent submissions cannot overshoot the limit.
         self.check_capacity()
         run = Run.for_prompt(pipeline, built.prompt, built.output_nodes)
@@ -130,6 +139,8 @@ class JobService:
                   progress_detail=initial_detail(run.tracker.plan))
         self.tracking.track(job_id, run)
         self.lifecycle.queue(job)
+        if self.shared and needed and self.store.servers is not None:  # before the prompt: claimable only then
+            self.store.servers.set_requires(job_id, needed)
         # The prompt is kept so that a restarted ComfyUI can queue the job again (recovery.py).
         self.store.save_prompt(PromptRecord(job_id, built.prompt, built.output_nodes,
                                             {n: s.name for n, s in run.node_stages.items()}))
@@ -144,6 +155,19 @@ class JobService:
             self.store.delete(job_id)
             raise
         return job
+
+    async def put_inputs(self, pipeline: Pipeline, values: dict[str, Any]) -> None:
+        """Upload a job's input files to the shared queue's bucket (off the event loop). Raises
+        ``ApiError`` 503 ``storage_unavailable`` when object storage does not take them."""
+        from ...errors import StorageError
+
+        files = self.files
+        paths = [values[p.name] for p in pipeline.file_params() if isinstance(values.get(p.name), str)]
+        try:
+            await asyncio.to_thread(lambda: [files.put_input(rel) for rel in paths])
+        except StorageError as err:
+            raise ApiError(503, "storage_unavailable", f"object storage did not take the job's inputs: {err.message}",
+                           {"storage_code": err.code}, headers={"Retry-After": "5"}) from None
 
     def add_quality(self, pipeline: Pipeline, prompt: dict[str, Any], output_nodes: dict[str, str]) -> dict[str, str]:
         """With the SyncNet model installed, a lip-sync score node for each video output
@@ -226,6 +250,21 @@ class JobService:
     def output_path(self, job: Job, name: str) -> Path | None:
         """The file behind a recorded output, if it is still inside ComfyUI's output folder."""
         return outputs.output_path(self.host.output_dir, job, name)
+
+    async def fetch_output(self, job: Job, name: str) -> Path | None:
+        """The file behind a recorded output: here, or (shared queue) fetched from the bucket into
+        this server's output folder first. Raises ``ApiError`` 503 ``storage_unavailable``."""
+        from ...errors import StorageError
+
+        path = self.output_path(job, name)
+        output = job.output(name)
+        if path is not None or self.files is None or output is None:
+            return path
+        try:
+            return await asyncio.to_thread(self.files.fetch_output, job, output)
+        except StorageError as err:
+            raise ApiError(503, "storage_unavailable", f"object storage did not give output '{name}': {err.message}",
+                           {"storage_code": err.code}, headers={"Retry-After": "5"}) from None
 
     async def upload_output(self, job: Job, name: str) -> Job:
         """Upload a pending output to object storage again (``outputs_storage.upload_output``)."""

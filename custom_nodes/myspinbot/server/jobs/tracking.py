@@ -13,13 +13,14 @@ an event that cannot be applied is logged, never raised into ComfyUI's event flo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ...errors import code_from_message
 from ..host import Host
-from ..model import QUEUED, TERMINAL, Job
+from ..model import QUEUED, TERMINAL, Job, Output
 from ..pipelines import Pipeline, Stage
 from ..progress import ProgressTracker
 from ..store import JobStore, LeaseLost
@@ -72,6 +73,15 @@ class JobTracker:
         self.pipelines = pipelines
         self.clock = clock
         self._runs: dict[str, Run] = {}
+        self._publishing: set[str] = set()
+        self.publish: Callable[[str, list[Output]], list[Output]] | None = None
+        """A shared queue's ``fn(job id, outputs)``: stores them where every server finds them
+        (``SharedQueue._publish``; blocking, run in a worker thread) before the job succeeds."""
+        self.published: Callable[[str], None] | None = None
+        """Called (in a worker thread) once a published job's success is recorded: orphans are removed."""
+        self.discard: Callable[[str, int], None] | None = None
+        """Called (in a worker thread) with the job id and attempt when the success of outputs
+        already published was refused (the claim was lost): that attempt's objects are removed."""
         host.subscribe(self.on_event)
 
     # --- what is tracked -----------------------------------------------------------------
@@ -84,7 +94,8 @@ class JobTracker:
         self._runs.pop(job_id, None)
 
     def tracks(self, job_id: str) -> bool:
-        return job_id in self._runs
+        """True while the prompt runs, and while its outputs are being published."""
+        return job_id in self._runs or job_id in self._publishing
 
     # --- events --------------------------------------------------------------------------
     def on_event(self, event: str, data: dict[str, Any]) -> None:
@@ -174,8 +185,42 @@ class JobTracker:
             self.lifecycle.fail(job, {"code": "output_missing",
                                       "message": f"the workflow finished without writing: {', '.join(missing)}",
                                       "details": {"outputs": missing}}, outputs=outputs)
+        elif self.publish is not None:
+            self._publishing.add(job.id)
+            asyncio.get_running_loop().create_task(self._publish_then_succeed(job.id, outputs))
         else:
             self.lifecycle.succeed(job, outputs)
+
+    async def _publish_then_succeed(self, job_id: str, outputs: list[Output]) -> None:
+        """Publish the outputs off the event loop, then record them (one fenced write): succeeded,
+        or failed ``storage_unavailable`` when object storage did not take them."""
+        from ...errors import StorageError
+
+        try:
+            error = None
+            try:
+                outputs = await asyncio.to_thread(self.publish, job_id, outputs)
+            except StorageError as err:
+                log.warning("myspinbot: job %s: its outputs could not be stored: %s", job_id, err)
+                error = {"code": "storage_unavailable", "message": f"the outputs could not be stored: {err.message}",
+                         "details": {"storage_code": err.code}}
+            job = self.store.get(job_id)
+            if job is None or job.status in TERMINAL:
+                return
+            if error is None:
+                self.lifecycle.succeed(job, outputs)
+                if self.published is not None:
+                    await asyncio.to_thread(self.published, job_id)
+            else:
+                self.lifecycle.fail(job, error, outputs=outputs)
+        except LeaseLost as lost:
+            log.warning("myspinbot: %s; its outputs are not recorded", lost)
+            if self.discard is not None and lost.claim.attempt > 0:
+                await asyncio.to_thread(self.discard, job_id, lost.claim.attempt)
+        except Exception:
+            log.exception("myspinbot: failed to record the outputs of job %s", job_id)
+        finally:
+            self._publishing.discard(job_id)
 
 
 def execution_error(data: dict[str, Any]) -> dict[str, Any]:

@@ -43,19 +43,25 @@ class ClaimsRepo:
     def __init__(self, db):
         self.db = db
 
-    def claim(self, worker: str, lease_s: float, pipelines: tuple[str, ...] | None = None) -> tuple[Job, Claim] | None:
-        """Claim the oldest queued job that nobody holds (of ``pipelines`` only, when given) for
+    def claim(self, worker: str, lease_s: float, pipelines: tuple[str, ...] | None = None,
+              models: list[str] | None = None) -> tuple[Job, Claim] | None:
+        """Claim the oldest queued job that nobody holds (of ``pipelines`` only, when given; only
+        one whose required models, ``jobs.requires``, are all in ``models``, when given) for
         ``worker``, for ``lease_s`` seconds; None when there is none (or every one is being
         claimed by another server right now)."""
         if pipelines is not None and not pipelines:
             return None
         only = f" AND pipeline IN ({', '.join('?' * len(pipelines))})" if pipelines else ""
+        if models is not None:
+            only += " AND requires <@ ?::text[]"
         sql = (f"UPDATE jobs SET attempt = attempt + 1, worker = ?, lease_until = {DB_NOW} + ? "
                f"WHERE id = (SELECT id FROM jobs WHERE status = ? AND lease_until IS NULL{only} "
+               "AND EXISTS (SELECT 1 FROM job_prompts WHERE job_prompts.job_id = jobs.id) "
                "ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
                f"RETURNING {_SELECT}")
         with self.db.transaction() as conn:
-            row = conn.execute(sql, (worker, lease_s, QUEUED, *(pipelines or ()))).fetchone()
+            row = conn.execute(sql, (worker, lease_s, QUEUED, *(pipelines or ()),
+                                     *((sorted(models),) if models is not None else ()))).fetchone()
         return _split(row) if row else None
 
     def renew(self, claim: Claim, lease_s: float) -> tuple[Claim, str] | None:
