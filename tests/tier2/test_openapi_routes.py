@@ -23,7 +23,7 @@ from comfy_process import ComfyProcess, comfyui_dir  # scripts/, on the path thr
 DEBUG_NODES = Path(__file__).resolve().parent / "comfy_debug_nodes"
 PREFIX = "/myspinbot"
 JOB_UUID = "00000000-0000-4000-8000-000000000000"
-SAMPLES = {"job_id": JOB_UUID, "asset_id": "0" * 64, "name": "video", "file": "app.js"}
+SAMPLES = {"job_id": JOB_UUID, "asset_id": "0" * 64, "name": "video", "file": "app.js", "profile_id": JOB_UUID}
 
 
 @pytest.fixture(scope="module", params=["clone", "base-directory"])
