@@ -14,7 +14,10 @@
 #   3. Wav2Lip (the official generator size), batch 128, 8 s at 25 fps: generator fps and the
 #      file-to-file engine vs the authors' inference loop (needs MYSPINBOT_WAV2LIP_REF, else
 #      skipped rows).                                                            ~1 min
-#   4. InfiniteTalk: one 81-frame window at 832x480, 4 steps, cfg 1, fp16, on a Wan2.1 I2V 14B
+#   4. SadTalker renderer (the official 256 and 512 sizes), 8 and 4 frames: ours vs the
+#      authors' make_animation on the same random weights, seconds per frame and peak VRAM
+#      (needs MYSPINBOT_SADTALKER_REF, else skipped rows).                       ~1 min
+#   5. InfiniteTalk: one 81-frame window at 832x480, 4 steps, cfg 1, fp16, on a Wan2.1 I2V 14B
 #      DiT with random weights built in GPU memory (28 GB) plus full-size patch / VAE / wav2vec2
 #      written to $GPU_SCRATCH (~6 GB); seconds per window and peak VRAM.         ~4-5 min
 #

@@ -52,6 +52,8 @@ GPU_JOBS: list[tuple[str, list[str], int]] = [
     ("bench_upscale_speed.py", ["--gpu", "--filters", "64", "--blocks", "23", "--size", "512", "--frames", "16",
                                 "--reps", "3", "--threads", "8"], 150),
     ("bench_wav2lip.py", ["--device", "cuda", "--seconds", "8", "--batch", "128", "--reps", "3", "--threads", "8"], 120),
+    ("bench_sadtalker.py", ["--device", "cuda", "--size", "256", "--frames", "8", "--reps", "2"], 60),
+    ("bench_sadtalker.py", ["--device", "cuda", "--size", "512", "--frames", "4", "--reps", "2"], 60),
     ("gpu_infinitetalk.py", ["--steps", "4"], 330),
 ]
 
