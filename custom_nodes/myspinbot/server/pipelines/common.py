@@ -154,3 +154,23 @@ def bind_video_output(prompt: dict[str, Any], values: Values, source: str) -> No
         prompt[store]["_meta"]["title"] = "Save video"
     else:
         del prompt[store]
+
+
+def check_upscaled_speech_inputs(values: Values) -> bool:
+    """Checks the upscaling talking-head pipelines share: face_restore only with upscale, and
+    either a ``speech_recording`` or exactly one of ``prompt`` / ``script``. Returns whether the
+    job speaks a script (so its voice inputs still need checking). Raises ``ApiError`` 422."""
+    if values.get("face_restore", False) and not values.get("upscale", True):
+        raise ApiError(422, "conflicting_inputs", "face_restore runs in the upscale step: it needs upscale=true",
+                       {"fields": ["face_restore", "upscale"]})
+    given = [n for n in ("prompt", "script") if has_text(values, n)]
+    if "speech_recording" in values:
+        if given:
+            raise ApiError(422, "conflicting_inputs", "give a 'speech_recording' or a 'prompt'/'script', not both",
+                           {"fields": ["speech_recording", *given]})
+        return False
+    if len(given) != 1:
+        raise ApiError(422, "missing_script" if not given else "conflicting_inputs",
+                       "give either a 'prompt' (the script writer drafts the narration), a finished 'script', "
+                       "or a 'speech_recording'", {"fields": ["prompt", "script", "speech_recording"]})
+    return True

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...paths import API_WORKFLOWS_DIR
-from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, bind_video_output, has_text, require_portrait, require_voice_sample, seed,
-                     store_stage)
+                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
+                     require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
 
 #: Manifest name -> (pipeline parameter naming its file, the file name ComfyUI's loader sees).
@@ -33,20 +32,8 @@ def check(values: Values) -> None:
     """A portrait; face_restore only with upscale; either a ``speech_recording`` or exactly one of
     ``prompt`` / ``script`` with a voice sample and its transcript."""
     require_portrait(values)
-    if values.get("face_restore", False) and not values.get("upscale", True):
-        raise ApiError(422, "conflicting_inputs", "face_restore runs in the upscale step: it needs upscale=true",
-                       {"fields": ["face_restore", "upscale"]})
-    given = [n for n in ("prompt", "script") if has_text(values, n)]
-    if "speech_recording" in values:
-        if given:
-            raise ApiError(422, "conflicting_inputs", "give a 'speech_recording' or a 'prompt'/'script', not both",
-                           {"fields": ["speech_recording", *given]})
-        return
-    if len(given) != 1:
-        raise ApiError(422, "missing_script" if not given else "conflicting_inputs",
-                       "give either a 'prompt' (the script writer drafts the narration), a finished 'script', "
-                       "or a 'speech_recording'", {"fields": ["prompt", "script", "speech_recording"]})
-    require_voice_sample(values, "or give a 'speech_recording'")
+    if check_upscaled_speech_inputs(values):
+        require_voice_sample(values, "or give a 'speech_recording'")
 
 
 def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:

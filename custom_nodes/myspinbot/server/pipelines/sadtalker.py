@@ -11,7 +11,8 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, bind_video_output, has_text, require_portrait, require_voice_sample,
+                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
+                     require_voice_sample,
                      store_stage)
 from .workflow import link, node_inputs
 
@@ -41,20 +42,7 @@ def check(values: Values) -> None:
     require_portrait(values)
     if values.get("size", 256) not in SIZES:
         raise ApiError(422, "invalid_parameter", "parameter 'size' must be 256 or 512", {"field": "size"})
-    if values.get("face_restore", False) and not values.get("upscale", True):
-        raise ApiError(422, "conflicting_inputs", "face_restore runs in the upscale step: it needs upscale=true",
-                       {"fields": ["face_restore", "upscale"]})
-    given = [n for n in ("prompt", "script") if has_text(values, n)]
-    if "speech_recording" in values:
-        if given:
-            raise ApiError(422, "conflicting_inputs", "give a 'speech_recording' or a 'prompt'/'script', not both",
-                           {"fields": ["speech_recording", *given]})
-        return
-    if len(given) != 1:
-        raise ApiError(422, "missing_script" if not given else "conflicting_inputs",
-                       "give either a 'prompt' (the script writer drafts the narration), a finished 'script', "
-                       "or a 'speech_recording'", {"fields": ["prompt", "script", "speech_recording"]})
-    if values.get("speech", "f5") == "f5":
+    if check_upscaled_speech_inputs(values) and values.get("speech", "f5") == "f5":
         require_voice_sample(values, "or choose speech=espeak, which needs neither, or give a 'speech_recording'")
 
 
