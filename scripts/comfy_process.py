@@ -111,15 +111,23 @@ class ComfyProcess:
 
     def wait_job(self, job_id: str, timeout: float = 300.0) -> dict:
         """Poll ``GET /myspinbot/jobs/{id}`` until the job is terminal; returns the job JSON."""
+        return self.wait_job_stages(job_id, timeout, poll_s=0.5)[0]
+
+    def wait_job_stages(self, job_id: str, timeout: float = 300.0, poll_s: float = 0.2) -> tuple[dict, list[str]]:
+        """Poll the job until it is terminal; returns it and the progress stages seen (in order)."""
+        stages: list[str] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = requests.get(f"{self.url}/myspinbot/jobs/{job_id}", timeout=10).json()
+            stage = (job.get("progress") or {}).get("stage")
+            if stage and (not stages or stages[-1] != stage):
+                stages.append(stage)
             if job["status"] in ("succeeded", "failed", "canceled"):
-                return job
+                return job, stages
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ComfyUI died during job {job_id}:\n{self.log_tail()}")
-            time.sleep(0.5)
-        raise TimeoutError(f"job {job_id} not done after {timeout}s:\n{self.log_tail()}")
+            time.sleep(poll_s)
+        raise TimeoutError(f"job {job_id} not done after {timeout}s (stages {stages}):\n{self.log_tail()}")
 
     def queue_prompt(self, prompt: dict, client_id: str = "myspinbot-tests") -> str:
         """Put an API-format prompt on ComfyUI's queue (``POST /prompt``); returns its prompt id."""

@@ -94,23 +94,6 @@ def _wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
     return buf.getvalue()
 
 
-def _wait_recording_stages(comfy, job_id: str, timeout: float) -> tuple[dict, list[str]]:
-    """Poll the job until it is terminal; returns it and the progress stages seen (in order)."""
-    stages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{comfy.url}/myspinbot/jobs/{job_id}", timeout=10).json()
-        stage = (job.get("progress") or {}).get("stage")
-        if stage and (not stages or stages[-1] != stage):
-            stages.append(stage)
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return job, stages
-        if comfy.proc.poll() is not None:
-            raise RuntimeError(f"ComfyUI died during job {job_id}:\n{comfy.log_tail()}")
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id} not done after {timeout}s (stages {stages}):\n{comfy.log_tail()}")
-
-
 def test_12s_infinitetalk_job_succeeds_with_local_and_stored_video(comfy_clone, s3_standin, fixtures_dir, tiny_models,
                                                                     speech_12s, tmp_path):
     speech, rate, wav_bytes = speech_12s
@@ -122,7 +105,7 @@ def test_12s_infinitetalk_job_succeeds_with_local_and_stored_video(comfy_clone, 
     t0 = time.monotonic()
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
     assert r.status_code == 202, r.text
-    done, stages = _wait_recording_stages(comfy_clone, r.json()["id"], timeout=900)
+    done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
     elapsed = time.monotonic() - t0
     print(f"infinitetalk job: {elapsed:.1f} s, stages {stages}")
     assert done["status"] == "succeeded", json.dumps(done, indent=1)[-4000:] + "\n" + comfy_clone.log_tail(60)
@@ -189,7 +172,7 @@ def test_text_encoder_path_with_a_random_full_size_umt5(comfy_clone, fixtures_di
                  "speech_recording": ("speech_2s.wav", wav_2s, "audio/wav")}
         r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
         assert r.status_code == 202, r.text
-        done, stages = _wait_recording_stages(comfy_clone, r.json()["id"], timeout=900)
+        done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
         assert done["status"] == "succeeded", json.dumps(done, indent=1)[-4000:] + "\n" + comfy_clone.log_tail(60)
         assert "load" in stages and "animate" in stages, stages
         [video] = done["outputs"]

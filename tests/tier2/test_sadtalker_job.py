@@ -22,7 +22,6 @@ storage) and that the MP4 covers its speech.
 from __future__ import annotations
 
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
@@ -69,23 +68,6 @@ def sadtalker_models(comfy_clone) -> dict[str, str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wait(comfy, job_id: str, timeout: float) -> tuple[dict, list[str]]:
-    """Poll the job until it is terminal; returns it and the progress stages seen (in order)."""
-    stages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{comfy.url}/myspinbot/jobs/{job_id}", timeout=10).json()
-        stage = (job.get("progress") or {}).get("stage")
-        if stage and (not stages or stages[-1] != stage):
-            stages.append(stage)
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return job, stages
-        if comfy.proc.poll() is not None:
-            raise RuntimeError(f"ComfyUI died during job {job_id}:\n{comfy.log_tail()}")
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id} not done after {timeout}s (stages {stages}):\n{comfy.log_tail()}")
-
-
 def test_sadtalker_without_its_models_is_409_models_missing(comfy_clone, fixtures_dir):
     shutil.rmtree(_models_dir(comfy_clone) / "sadtalker", ignore_errors=True)
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", files=_portrait(fixtures_dir), timeout=60,
@@ -104,7 +86,7 @@ def test_script_to_talking_head_upscaled_and_stored(comfy_clone, s3_standin, fix
             "upscale_model": sadtalker_models["upscale_model"], "storage": "true", "bucket": BUCKET}
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=_portrait(fixtures_dir), timeout=60)
     assert r.status_code == 202, r.text
-    done, stages = _wait(comfy_clone, r.json()["id"], timeout=900)
+    done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
     assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
     assert "animate" in stages, stages
 
@@ -140,7 +122,7 @@ def test_speech_recording_still_full_portrait(comfy_clone, fixtures_dir, sadtalk
             "upscale": "false", "storage": "false"}
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
     assert r.status_code == 202, r.text
-    done, _ = _wait(comfy_clone, r.json()["id"], timeout=900)
+    done, _ = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
     assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
     [video] = done["outputs"]
     path = tmp_path / "sadtalker_full.mp4"

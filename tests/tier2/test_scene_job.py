@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -78,23 +77,6 @@ def scene_models(comfy_clone) -> dict[str, str]:
     return {"checkpoint": checkpoint.name, "wav2lip_model": wav2lip.name, "upscale_model": upscale.name}
 
 
-def _wait(comfy, job_id: str, timeout: float) -> tuple[dict, list[str]]:
-    """Poll the job until it is terminal; returns it and the progress stages seen (in order)."""
-    stages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{comfy.url}/myspinbot/jobs/{job_id}", timeout=10).json()
-        stage = (job.get("progress") or {}).get("stage")
-        if stage and (not stages or stages[-1] != stage):
-            stages.append(stage)
-        if job["status"] in ("succeeded", "failed", "canceled"):
-            return job, stages
-        if comfy.proc.poll() is not None:
-            raise RuntimeError(f"ComfyUI died during job {job_id}:\n{comfy.log_tail()}")
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id} not done after {timeout}s (stages {stages}):\n{comfy.log_tail()}")
-
-
 def _download(comfy, job: dict, path: Path) -> dict:
     [video] = job["outputs"]
     assert video["name"] == "video" and video["content_type"] == "video/mp4"
@@ -136,7 +118,7 @@ def test_prompt_to_scene_to_lip_synced_mp4(comfy_clone, s3_standin, ollama_stand
               "checkpoint": scene_models["checkpoint"], "wav2lip_model": scene_models["wav2lip_model"]}
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", json={"pipeline": "scene", "inputs": inputs}, timeout=60)
     assert r.status_code == 202, r.text
-    done, stages = _wait(comfy_clone, r.json()["id"], timeout=900)
+    done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
     assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
     assert {"scene", "lipsync"} <= set(stages) and "motion" not in stages, stages  # espeak is too quick to poll
 
@@ -161,7 +143,7 @@ def test_scene_image_with_a_face_is_lip_synced_and_upscaled(comfy_clone, fixture
             "wav2lip_model": scene_models["wav2lip_model"], "upscale_model": scene_models["upscale_model"]}
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
     assert r.status_code == 202, r.text  # no checkpoint named: a given picture needs none (no preflight)
-    done, stages = _wait(comfy_clone, r.json()["id"], timeout=900)
+    done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=900)
     assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
     assert "lipsync" in stages and "upscale" in stages, stages
     path = tmp_path / "portrait_scene.mp4"
@@ -189,7 +171,7 @@ def test_svd_motion_with_the_smallest_svd(comfy_clone, fixtures_dir, scene_model
             "upscale": "false", "storage": "false", "wav2lip_model": scene_models["wav2lip_model"]}
     r = requests.post(comfy_clone.url + "/myspinbot/jobs", data=data, files=files, timeout=60)
     assert r.status_code == 202, r.text
-    done, stages = _wait(comfy_clone, r.json()["id"], timeout=1800)
+    done, stages = comfy_clone.wait_job_stages(r.json()["id"], timeout=1800)
     assert done["status"] == "succeeded", f"{done}\n{comfy_clone.log_tail(60)}"
     assert "motion" in stages and "lipsync" in stages, stages
     path = tmp_path / "svd_scene.mp4"
