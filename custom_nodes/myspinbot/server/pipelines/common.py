@@ -44,6 +44,20 @@ PROFILE = Param("profile", "string", None, None, "A ready character profile's id
                 "trigger word drive text-to-image).")
 
 
+# Parameters of the pipelines that upscale and store their video.
+UPSCALE = Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True)
+UPSCALE_FACTOR = Param("upscale_factor", "number", "Upscale", "output_scale",
+                       "Size of the upscaled video relative to the animated one (the x4 model's output is resized to it); 0 = the model's own scale.",
+                       default=2.0, minimum=0, maximum=8)
+FACE_RESTORE = Param("face_restore", "boolean", None, None, "Restore the face with the face restoration model while "
+                     "upscaling (GFPGAN v1.4; needs upscale=true).", default=False)
+FACE_RESTORE_STRENGTH = Param("face_restore_strength", "number", "Upscale", "face_restore_strength",
+                              "Blend of the restored face over the upscaled face (1 = restored only, 0 = off).",
+                              default=1.0, minimum=0, maximum=1)
+STORAGE = Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True)
+BUCKET = Param("bucket", "string", "Store", "bucket", "Bucket for storage=true (empty: MYSPINBOT_S3_BUCKET).")
+
+
 def seed(node: str, description: str) -> Param:
     """The ``seed`` parameter (0..2³²-1, default 0), bound to ``node``'s ``seed`` input."""
     return Param("seed", "integer", node, "seed", description, default=0, minimum=0, maximum=SEED_MAX)

@@ -7,7 +7,8 @@ from typing import Any
 
 from ...paths import API_WORKFLOWS_DIR
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+from .common import (BUCKET, F5_MODELS, FACE_RESTORE, FACE_RESTORE_STRENGTH, PORTRAIT, PROFILE, PROMPT, SCRIPT,
+                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
                      require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
@@ -110,20 +111,15 @@ def _video_params() -> tuple[Param, ...]:
         Param("cfg", "number", "InfiniteTalk", "cfg", "Text guidance.", default=5.0, minimum=0, maximum=30),
         Param("audio_cfg", "number", "InfiniteTalk", "audio_cfg", "Audio guidance (lip sync strength).",
               default=4.0, minimum=0, maximum=30),
-        Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
-        Param("upscale_factor", "number", "Upscale", "output_scale", "Size of the upscaled video relative to the "
-              "animated one (the x4 model's output is resized to it); 0 = the model's own scale.",
-              default=2.0, minimum=0, maximum=8),
-        Param("face_restore", "boolean", None, None, "Restore the face with the face restoration model while "
-              "upscaling (GFPGAN v1.4; needs upscale=true).", default=False),
-        Param("face_restore_strength", "number", "Upscale", "face_restore_strength",
-              "Blend of the restored face over the upscaled face (1 = restored only, 0 = off).",
-              default=1.0, minimum=0, maximum=1),
-        Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
+        UPSCALE,
+        UPSCALE_FACTOR,
+        FACE_RESTORE,
+        FACE_RESTORE_STRENGTH,
+        STORAGE,
         Param("text_conditioning", "string", None, None, "Text conditioning: encoder (umt5 via the text "
               "encoder and the prompts) or none (zero conditioning, no text encoder needed).",
               default="encoder", choices=("encoder", "none")),
-        Param("bucket", "string", "Store", "bucket", "Bucket for storage=true (empty: MYSPINBOT_S3_BUCKET)."),
+        BUCKET,
         Param("clip_vision_enabled", "boolean", None, None, "Condition on a CLIP vision encoding of the portrait.",
               default=True),
     )

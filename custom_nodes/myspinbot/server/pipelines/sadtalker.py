@@ -10,10 +10,10 @@ from typing import Any
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+from .common import (BUCKET, F5_MODELS, FACE_RESTORE, FACE_RESTORE_STRENGTH, PORTRAIT, PROFILE, PROMPT, SCRIPT,
+                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_SAMPLE, VOICE_TRANSCRIPT,
                      bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
-                     require_voice_sample,
-                     store_stage)
+                     require_voice_sample, store_stage)
 from .workflow import link, node_inputs
 
 SIZES = (256, 512)
@@ -120,22 +120,17 @@ def _animation_params() -> tuple[Param, ...]:
 def _output_params() -> tuple[Param, ...]:
     """Upscaling, face restoration and storage."""
     return (
-        Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
+        UPSCALE,
         Param("upscale_model", "string", "Upscale model", "model_name", "Upscaler in models/upscale_models.",
               default=DEFAULT_UPSCALE),
-        Param("upscale_factor", "number", "Upscale", "output_scale", "Size of the upscaled video relative to the "
-              "animated one (the x4 model's output is resized to it); 0 = the model's own scale.",
-              default=2.0, minimum=0, maximum=8),
-        Param("face_restore", "boolean", None, None, "Restore the face with the face restoration model while "
-              "upscaling (GFPGAN v1.4; needs upscale=true).", default=False),
+        UPSCALE_FACTOR,
+        FACE_RESTORE,
         Param("face_restore_model", "string", "Face restore model", "model_name",
               "Face restoration model in models/upscale_models (for face_restore=true).",
               default=DEFAULT_FACE_RESTORE),
-        Param("face_restore_strength", "number", "Upscale", "face_restore_strength",
-              "Blend of the restored face over the upscaled face (1 = restored only, 0 = off).",
-              default=1.0, minimum=0, maximum=1),
-        Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
-        Param("bucket", "string", "Store", "bucket", "Bucket for storage=true (empty: MYSPINBOT_S3_BUCKET)."),
+        FACE_RESTORE_STRENGTH,
+        STORAGE,
+        BUCKET,
     )
 
 

@@ -21,9 +21,9 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from . import common
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, bind_video_output, has_text, prefix_text, require_voice_sample, seed,
-                     store_stage)
+from .common import (BUCKET, F5_MODELS, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, STORAGE, UPSCALE, VOICE_SAMPLE,
+                     VOICE_TRANSCRIPT, bind_script_writer, bind_video_output, has_text, prefix_text,
+                     require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
 
 #: Parameter -> {file name ComfyUI's loader sees: manifest name}. A job that names one of these
@@ -169,13 +169,13 @@ def _output_params() -> tuple[Param, ...]:
               default=DEFAULT_FILES["wav2lip_model"]),
         Param("require_face", "boolean", "Lip sync", "require_face", "A picture without a detectable face fails "
               "the job (no_face_detected); false: it is narrated as a voice-over, unchanged.", default=True),
-        Param("upscale", "boolean", None, None, "Upscale the video with the upscale model.", default=True),
+        UPSCALE,
         Param("upscale_model", "string", "Upscale model", "model_name", "Upscaler in models/upscale_models.",
               default=DEFAULT_FILES["upscale_model"]),
         Param("upscale_factor", "number", "Upscale", "output_scale", "Size of the upscaled video relative to the "
               "lip-synced one; 0 = the model's own scale.", default=2.0, minimum=0, maximum=8),
-        Param("storage", "boolean", None, None, "Upload the video to S3-compatible storage.", default=True),
-        Param("bucket", "string", "Store", "bucket", "Bucket for storage=true (empty: MYSPINBOT_S3_BUCKET)."),
+        STORAGE,
+        BUCKET,
     )
 
 
