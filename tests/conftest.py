@@ -37,9 +37,11 @@ def postgres_server():
 
 
 @pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """The URL of a new, empty database on the session's PostgreSQL server."""
-    return postgres_server.create_database()
+def postgres_url(postgres_server):
+    """The URL of a new, empty database on the session's PostgreSQL server (dropped after the test)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +68,7 @@ def s3_env(s3_server) -> dict[str, str]:
 def open_store(request, tmp_path):
     """Opens new, empty job stores on one backend (the test runs once per backend); closed after."""
     opened = []
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
 
     def make():
         opened.append(new_store(request.param, request, tmp_path / str(len(opened))))
@@ -74,3 +77,5 @@ def open_store(request, tmp_path):
     yield make
     for store in opened:
         store.close()
+        if server is not None:
+            server.drop_database(store.db.url)

@@ -127,3 +127,15 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database ``create_database`` made (its connections are ended first), so a long
+        run does not fill the disk with one database per test; a failure is only a warning."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[-1]
+        try:
+            with psycopg.connect(self.url(), autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as err:
+            warnings.warn(f"could not drop the test database {name}: {err}", pytest.PytestWarning, stacklevel=2)

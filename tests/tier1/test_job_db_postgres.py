@@ -171,3 +171,35 @@ def test_placeholders_become_psycopgs_outside_quotes():
 
     assert pg_sql("SELECT a FROM t WHERE b = ? AND c LIKE ? || '%'") == "SELECT a FROM t WHERE b = %s AND c LIKE %s || '%%'"
     assert pg_sql("SELECT '?', \"x?\" FROM t WHERE y = ?") == "SELECT '?', \"x?\" FROM t WHERE y = %s"
+
+
+def test_a_write_waiting_for_a_row_lock_fails_instead_of_waiting_for_ever(postgres_url, monkeypatch):
+    import psycopg
+
+    from myspinbot.server import pg_db
+
+    monkeypatch.setitem(pg_db.SESSION_LIMITS, "lock_timeout", "200ms")
+    db = pg_db.PgDatabase(postgres_url, migrations=())
+    with db.transaction() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0] == "5min"
+    holder = psycopg.connect(postgres_url)  # another server's open transaction holds the row
+    holder.execute("SELECT x FROM t WHERE x = 1 FOR UPDATE")
+    errors: list[Exception] = []
+
+    def write() -> None:
+        try:
+            with db.transaction() as conn:
+                conn.execute("UPDATE t SET x = 2 WHERE x = 1")
+        except psycopg.errors.LockNotAvailable as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and len(errors) == 1
+    holder.close()
+    with db.read() as conn:  # the pool's connection is still usable and the row unchanged
+        assert conn.execute("SELECT x FROM t").fetchone()[0] == 1
+    db.close()

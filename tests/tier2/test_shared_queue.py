@@ -54,6 +54,7 @@ def shared(tmp_path_factory, postgres_server, s3_standin):
             if proc.proc is not None and proc.proc.poll() is None:
                 os.kill(proc.proc.pid, signal.SIGCONT)
             proc.stop()
+        postgres_server.drop_database(url)
 
 
 def rows(url: str, *job_ids: str) -> dict[str, tuple]:

@@ -36,6 +36,15 @@ WAIT_S = 5.0
 """How long a call waits for a free connection of the pool (all busy) before an error."""
 PROBE_S = 1.0
 """While the database is unreachable: how often a background probe tries to connect."""
+SESSION_LIMITS = {"lock_timeout": "30s", "idle_in_transaction_session_timeout": "5min"}
+"""Set on every pooled connection: no statement waits for a row lock for ever, and a transaction
+left open by a stalled thread is ended by the server (its locks with it)."""
+
+
+def _configure(conn: Any) -> None:
+    """``ConnectionPool(configure=...)``: the ``SESSION_LIMITS`` (the URL's own options stay)."""
+    for name, value in SESSION_LIMITS.items():
+        conn.execute(f"SET {name} = '{value}'")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -98,7 +107,7 @@ class PgDatabase:
         self._down_since: float | None = None  # monotonic time the database was found unreachable
         self._down_lock = threading.Lock()
         self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=WAIT_S, open=False,
-                                    kwargs={"autocommit": True}, name="myspinbot",
+                                    kwargs={"autocommit": True}, name="myspinbot", configure=_configure,
                                     check=ConnectionPool.check_connection)
         try:
             self._pool.open(wait=True, timeout=timeout_s)
