@@ -121,6 +121,22 @@ async def test_the_score_survives_the_store_and_a_requeued_prompt(client, api, h
     assert stored.outputs[0].quality == {"av_offset_frames": -2, "lse_d": 7.1234, "lse_c": 3.5}
 
 
+async def test_scores_turned_off_add_no_node_even_with_the_model(aiohttp_client, host, fixtures_dir, with_syncnet):
+    from fake_host import compose_app
+    from myspinbot.server.settings import Settings
+
+    api = compose_app(host, Settings(lipsync_score=False))
+    try:
+        client = await aiohttp_client(api.app)
+        caps = await (await client.get("/myspinbot/capabilities")).json()
+        report = caps["lipsync_score"]
+        assert report["enabled"] is False and "MYSPINBOT_LIPSYNC_SCORE=false" in report["reason"]
+        job_id = await submit(client, fixtures_dir)
+        assert not [n for n in host.prompts[job_id].values() if n["class_type"] == SCORE_NODE]
+    finally:
+        api.store.close()
+
+
 # --- the parts ----------------------------------------------------------------------------------
 
 def lite_prompt():

@@ -172,7 +172,9 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
         if store.servers is not None and require_models is not None:
             require_models = functools.partial(require_on_some_server, require_models, store, settings.lease_s)
     # With the SyncNet model in models/syncnet, every job's video outputs get a lip-sync score.
-    score_model = (lambda: lipsync_score_file(models.manager.locator)) if models is not None else None
+    score_model = None
+    if models is not None and settings.lipsync_score:
+        score_model = functools.partial(lipsync_score_file, models.manager.locator)
     service = JobService(host, store, pipelines, settings, clock=clock, require_models=require_models,
                          score_model=score_model, files=files)
     # Before anything settles old jobs: their status changes then reach the webhooks and metrics.
@@ -205,7 +207,8 @@ def compose(host: Host, settings: Settings, *, app: web.Application, routes: web
     add_profile_routes(registry, profiles, access.webhooks)
     if models is not None:
         add_model_routes(registry, models.manager, nodes=models.nodes, pipeline_models=pipeline_models,
-                         engines=models.engines, servers=shared_queue.servers if shared_queue is not None else None)
+                         engines=models.engines, servers=shared_queue.servers if shared_queue is not None else None,
+                         lipsync_score_on=settings.lipsync_score)
     add_page_routes(registry)
     add_session_routes(registry, access.auth)
     return Api(app, routes, registry, settings, service, access, recovery, recovered, retention, reconciler, shared_queue,

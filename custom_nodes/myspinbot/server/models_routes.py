@@ -70,13 +70,14 @@ def add_model_routes(routes: RouteRegistry | web.RouteTableDef, manager: ModelMa
                      nodes: Sequence[str] | Callable[[], Sequence[str]] = (),
                      pipeline_models: Mapping[str, Iterable[str]] | None = None,
                      engines: Callable[[], Mapping[str, Any]] | None = probe_engines,
-                     servers: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+                     servers: Callable[[], list[dict[str, Any]]] | None = None, lipsync_score_on: bool = True) -> None:
     """Register the model routes through ``routes`` (the app's registry, or a bare ``RouteTableDef``).
 
     ``nodes``: the pack's node ids (or a function returning them); ``pipeline_models``:
     ``{pipeline: [model names]}`` for the capabilities report; ``engines``: a function
     returning the engines report (default: ``probe_engines``); ``servers``: a function returning
-    the servers of a shared queue (``ServerRow.to_dict``; None: a single server)."""
+    the servers of a shared queue (``ServerRow.to_dict``; None: a single server); ``lipsync_score_on``:
+    False when ``MYSPINBOT_LIPSYNC_SCORE`` turned the scores off (the report then says so)."""
     pipeline_models = dict(pipeline_models or {})
     registry = as_registry(routes)
 
@@ -131,4 +132,7 @@ def add_model_routes(routes: RouteRegistry | web.RouteTableDef, manager: ModelMa
                                                                     engines=engine_report))
         if servers is not None:
             body["servers"] = await asyncio.to_thread(servers)
+        if not lipsync_score_on:
+            body["lipsync_score"].update(enabled=False, file=None, reason="lip-sync scores are turned off "
+                                         "(MYSPINBOT_LIPSYNC_SCORE=false): job outputs carry no 'quality' block")
         return _json(Capabilities, body)

@@ -101,7 +101,7 @@ def add_routes(routes: RouteRegistry | web.RouteTableDef, service: JobService, *
                 async def create() -> Job:
                     pipeline = service.pipeline(pipeline_name)
                     check_text_inputs(pipeline, inputs, settings)
-                    values = service.resolve_inputs(pipeline, inputs)
+                    values = await asyncio.to_thread(service.resolve_inputs, pipeline, inputs)  # may hash or fetch
                     await check_asset_audio(pipeline, inputs, values, service.host.input_dir, settings)
                     return await service.submit(job_id, pipeline, values)
             else:
@@ -117,7 +117,8 @@ def add_routes(routes: RouteRegistry | web.RouteTableDef, service: JobService, *
                     pipeline = service.pipeline(pipeline_name)
                     check_text_inputs(pipeline, form.fields, settings)
                     # A file parameter sent as a text field is an asset id, never a path.
-                    values = service.resolve_inputs(pipeline, dict(form.fields), bare_asset_ids=True)
+                    values = await asyncio.to_thread(service.resolve_inputs, pipeline, dict(form.fields),
+                                                     bare_asset_ids=True)
                     await check_asset_audio(pipeline, form.fields, values, service.host.input_dir, settings)
                     for name, (path, client_name) in form.files.items():
                         param = pipeline.param(name)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     max_queued: int = Field(100, ge=1, description="jobs waiting in ComfyUI's queue at most (429 queue_full beyond)")
     reconcile_interval_s: float = Field(30.0, gt=0, description="how often queued jobs are checked against ComfyUI's queue")
 
+    # --- lip-sync scores (jobs/quality.py) ---------------------------------------------------
+    lipsync_score: bool = Field(True, description="score every job's video outputs with SyncNet (LSE-D/LSE-C) "
+                                "while its model is installed; false: never (saves the scoring pass)")
+
     # --- retention (retention.py) -----------------------------------------------------------
     job_retention_days: float | None = Field(DEFAULT_RETENTION_DAYS, description="days after which a finished job "
                                              "expires (its files are removed); 0, a negative number, 'off' or 'never': keep forever")
