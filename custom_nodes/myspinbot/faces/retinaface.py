@@ -8,7 +8,7 @@ SadTalker's authors use to find the face. Layout of facexlib ``detection/retinaf
 
 * ``body.*``: torchvision's ResNet-50 without its classifier (stride on the 3x3 conv);
   the outputs of ``layer2`` / ``layer3`` / ``layer4`` (512 / 1024 / 2048 channels, strides
-  8 / 16 / 32) feed the pyramid. The trunk is :class:`~myspinbot.sadtalker.face_recon.ResNet50Trunk`
+  8 / 16 / 32) feed the pyramid. The trunk is :class:`~.resnet50.ResNet50Trunk`
   (same key names), run here up to each stage.
 * ``fpn.*``: 1x1 lateral conv + BN + ReLU per level to 256 channels; the coarser level,
   upsampled (nearest) to the finer one's size, is added and smoothed by a 3x3 conv + BN + ReLU
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..sadtalker.face_recon import ResNet50Trunk
+from .resnet50 import ResNet50Trunk
 
 CHANNELS = 256  # pyramid and SSH width
 STAGE_CHANNELS = (512, 1024, 2048)  # ResNet-50 layer2..4

@@ -1,7 +1,7 @@
 """SadTalker end to end: one portrait and a speech track become an MP4, frames streamed to the file.
 
 The inference of upstream ``inference.py`` (OpenTalker/SadTalker): five facial points
-(:mod:`.landmarks` or the caller's), the ``crop`` / ``resize`` / ``full`` preprocessing
+(:mod:`.landmarks`: MTCNN or the authors' RetinaFace + FAN, or the caller's), the ``crop`` / ``resize`` / ``full`` preprocessing
 (:func:`~.align.crop_box`), the source's 73 coefficients from the regressor
 (:func:`~.align.recon_input`), audio -> motion coefficients (:mod:`.audio_coeffs`), the
 renderer (:mod:`.render`) and, for ``full``, the face pasted back into the portrait with
@@ -14,7 +14,7 @@ random draw comes from ``settings.seed``. Imports no ComfyUI module.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from ..video.sizing import even_size
 from ..video.writer import Mp4Writer
 from .align import crop_box, recon_input, semantic_coeffs
 from .audio_coeffs import FPS, SAMPLES_PER_FRAME, audio_to_coeffs, frame_count, sadtalker_mel_windows
-from .landmarks import five_points
+from .landmarks import SOURCES, five_points
 from .loader import SadTalkerNets
 from .mapping import MappingNet
 from .render import driving_coeffs, render_frames
@@ -52,6 +52,9 @@ class SadTalkerSettings:
         seed: blink times and pose latents. blink: random eye blinks.
         batch_size: frames per renderer call. max_frames: cap on the frames rendered.
         crf: x264 quality.
+        landmarks: where the five facial points come from when the caller gives none:
+            ``auto`` (RetinaFace + FAN when both files are in ``model_dirs``, else MTCNN),
+            ``mtcnn`` or ``retinaface_fan`` (:func:`.landmarks.five_points`).
     """
 
     size: int = 256
@@ -64,6 +67,7 @@ class SadTalkerSettings:
     batch_size: int = 2
     max_frames: int | None = None
     crf: int = 18
+    landmarks: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def _check(settings: SadTalkerSettings, mapping: MappingNet) -> None:
         raise InvalidInputError(f"size must be a multiple of 64 from 128 (256 or 512), got {settings.size}")
     if not settings.expression_scale > 0:
         raise InvalidInputError(f"expression_scale must be positive, got {settings.expression_scale}")
+    if settings.landmarks not in SOURCES:
+        raise InvalidInputError(f"landmarks must be one of {', '.join(SOURCES)}, got {settings.landmarks!r}")
 
 
 def _face_region(image: np.ndarray, lm5: np.ndarray, preprocess: str) -> tuple[int, int, int, int]:
@@ -110,31 +116,38 @@ def _face_region(image: np.ndarray, lm5: np.ndarray, preprocess: str) -> tuple[i
 @torch.no_grad()
 def talking_head(nets: SadTalkerNets, mapping: MappingNet, portrait: np.ndarray, audio: np.ndarray, sample_rate: int,
                  out_path: str | os.PathLike, settings: SadTalkerSettings = SadTalkerSettings(), *,
-                 points: np.ndarray | None = None, progress: Progress | None = None,
+                 points: np.ndarray | None = None, model_dirs: Iterable[str | os.PathLike] = (),
+                 progress: Progress | None = None,
                  check_interrupt: Callable[[], None] | None = None) -> SadTalkerResult:
     """Animate ``portrait`` (uint8 ``[H, W, 3]`` RGB) with ``audio`` (float ``[C, T]`` or ``[T]``).
 
     Args:
         nets, mapping: from :func:`~.loader.load_sadtalker` / :func:`~.loader.load_mapping`.
-        points: five facial points ``[5, 2]`` (see :mod:`.align`); ``None``: estimated.
+        points: five facial points ``[5, 2]`` (see :mod:`.align`); ``None``: found with
+            ``settings.landmarks``.
+        model_dirs: folders searched for the RetinaFace and FAN files (ComfyUI's
+            ``models/facexlib``); empty: ``auto`` means MTCNN.
         progress: ``progress(frames_done, frames_total)`` after each rendered batch.
         check_interrupt: called before each batch; raises to stop (the partial MP4 is removed).
 
     Raises:
         NoFaceDetectedError (``no_face_detected``): no face found (when ``points`` is None).
         InvalidInputError: bad settings, image or audio (shorter than one 40 ms frame).
+        ModelsMissingError: ``landmarks="retinaface_fan"`` without its files in ``model_dirs``.
+        InvalidModelError: a landmark weight file does not fit its network.
     """
     _check(settings, mapping)
     image = np.asarray(portrait)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InvalidInputError(f"portrait must be uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}")
-    lm5 = five_points(image) if points is None else np.asarray(points, dtype=np.float64)
+    p = next(nets.generator.parameters())
+    lm5 = (five_points(image, settings.landmarks, model_dirs, device=p.device) if points is None
+           else np.asarray(points, dtype=np.float64))
     x0, y0, x1, y1 = _face_region(image, lm5, settings.preprocess)
     size = settings.size
     face = np.ascontiguousarray(image[y0:y1, x0:x1])
     source = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
     local = (lm5 - [x0, y0]) * [size / (x1 - x0), size / (y1 - y0)]
-    p = next(nets.generator.parameters())
     crop224, trans = recon_input(cv2.resize(face, (size, size)), local)
     full = nets.face_3drecon(torch.from_numpy(crop224)[None].to(p))[0].float().cpu().numpy()
     src = semantic_coeffs(full, trans)
