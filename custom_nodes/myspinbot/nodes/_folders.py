@@ -1,7 +1,7 @@
 """The pack's ComfyUI model folders (``models/f5_tts``, ``models/vocoders``, ``models/wav2lip``,
-``models/syncnet``, ``models/sadtalker``), a ``ModelLocator`` over ComfyUI's ``folder_paths``, and the model
-dropdowns of single-file loaders (files present + the manifest's, a missing one named with
-its fetch command)."""
+``models/syncnet``, ``models/sadtalker``, ``models/facexlib``), a ``ModelLocator`` over ComfyUI's
+``folder_paths``, and the model dropdowns of single-file loaders (files present + the manifest's,
+a missing one named with its fetch command)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import folder_paths
 from ..errors import ModelsMissingError
 from ..models.locate import ModelLocator
 
-MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet", "sadtalker")
+MODEL_FOLDERS = ("f5_tts", "vocoders", "wav2lip", "syncnet", "sadtalker", "facexlib")
 
 
 def register_model_folders() -> None:

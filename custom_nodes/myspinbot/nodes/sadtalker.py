@@ -6,7 +6,8 @@ The loader reads the official SadTalker checkpoint and a mapping checkpoint from
 ComfyUI's model management as one ``ModelPatcher``. The SadTalker node animates the first
 IMAGE with the AUDIO (``sadtalker.talking_head``: frames streamed into an MP4 with the speech)
 and returns a file-backed VIDEO in ComfyUI's temp folder plus the per-frame coefficients as
-JSON text.
+JSON text. The five facial points come from MTCNN or, when ``models/facexlib`` holds both files
+(or ``landmarks`` asks for them), the authors' RetinaFace + FAN.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from comfy_api.latest import InputImpl, io
 from ..errors import InvalidInputError
 from ..sadtalker import SadTalkerNets, SadTalkerSettings, load_mapping, load_sadtalker, talking_head
 from ..sadtalker.engine import PREPROCESS
+from ..sadtalker.landmarks import FACEXLIB_FOLDER, SOURCES
 from ._convert import audio_to_numpy, image_to_uint8
-from ._folders import file_choices, folder_file
+from ._folders import comfy_folder_dirs, file_choices, folder_file, register_model_folders
 from ._progress import progress_callback
 
 log = logging.getLogger("myspinbot")
@@ -112,6 +114,10 @@ class SadTalker(io.ComfyNode):
                 io.Int.Input("batch_size", default=2, min=1, max=64, tooltip="Frames per renderer call."),
                 io.Int.Input("max_frames", default=0, min=0, max=100000,
                              tooltip="Render at most this many frames (0: the whole speech)."),
+                io.Combo.Input("landmarks", options=list(SOURCES), default="auto", optional=True,
+                               tooltip="Facial points: auto = the authors' RetinaFace + FAN when "
+                               "detection_Resnet50_Final.pth and alignment_WFLW_4HG.pth are in models/facexlib "
+                               "(licence of the weights not stated by facexlib), else MTCNN (MIT, no download)."),
             ],
             outputs=[
                 io.Video.Output("video", tooltip="MP4 (H.264 + AAC), file-backed in ComfyUI's temp folder."),
@@ -123,7 +129,7 @@ class SadTalker(io.ComfyNode):
     @classmethod
     def execute(cls, sadtalker: SadTalkerModel, image: torch.Tensor, audio: dict, size: str = "256",
                 preprocess: str = "crop", still: bool = False, pose_style: int = 0, expression_scale: float = 1.0,
-                seed: int = 0, batch_size: int = 2, max_frames: int = 0) -> io.NodeOutput:
+                seed: int = 0, batch_size: int = 2, max_frames: int = 0, landmarks: str = "auto") -> io.NodeOutput:
         import comfy.model_management as mm
         import folder_paths
 
@@ -132,7 +138,9 @@ class SadTalker(io.ComfyNode):
         settings = SadTalkerSettings(size=int(size), preprocess=str(preprocess), still=bool(still),
                                      pose_style=int(pose_style), expression_scale=float(expression_scale),
                                      seed=int(seed), batch_size=int(batch_size),
-                                     max_frames=int(max_frames) or None)
+                                     max_frames=int(max_frames) or None, landmarks=str(landmarks))
+        register_model_folders()
+        model_dirs = comfy_folder_dirs(FACEXLIB_FOLDER)
         samples, rate = audio_to_numpy(audio)
         portrait = image_to_uint8(image)
         out = Path(folder_paths.get_temp_directory()) / "myspinbot" / f"sadtalker_{os.urandom(8).hex()}.mp4"
@@ -147,7 +155,8 @@ class SadTalker(io.ComfyNode):
 
         with torch.inference_mode():
             result = talking_head(sadtalker.nets, sadtalker.mapping, portrait, samples, rate, out, settings,
-                                  progress=progress, check_interrupt=mm.throw_exception_if_processing_interrupted)
+                                  model_dirs=model_dirs, progress=progress,
+                                  check_interrupt=mm.throw_exception_if_processing_interrupted)
         text = json.dumps({"fps": 25, "frames": result.frames, "coeffs": result.coeffs.round(6).tolist(),
                            "source_coeffs": result.source_coeffs.round(6).tolist(),
                            "points": result.points.round(2).tolist()})
