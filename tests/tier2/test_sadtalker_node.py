@@ -81,3 +81,23 @@ def test_full_mode_with_the_crop_mapping_is_refused(comfy):
     assert entry["status"]["status_str"] == "error"
     error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
     assert error["exception_message"].startswith("[invalid_input]") and "mapping_00109" in error["exception_message"]
+
+
+def test_landmark_source_is_an_optional_choice(comfy):
+    import requests
+
+    info = requests.get(comfy.url + "/object_info/MySpinBotSadTalker", timeout=30).json()["MySpinBotSadTalker"]
+    spec = info["input"]["optional"]["landmarks"]
+    assert spec[1]["default"] == "auto" and "landmarks" not in info["input"]["required"]
+    assert spec[0] == ["auto", "mtcnn", "retinaface_fan"] or spec[1].get("options") == ["auto", "mtcnn", "retinaface_fan"]
+
+
+def test_retinaface_fan_without_its_files_names_them(comfy):
+    """models/facexlib is empty here: asking for the authors' landmarks is models_missing (auto,
+    the default, used MTCNN in the test above)."""
+    entry = comfy.run_prompt(sadtalker_prompt(landmarks="retinaface_fan"), CLIENT, timeout=600)
+    assert entry["status"]["status_str"] == "error"
+    error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    message = error["exception_message"]
+    assert message.startswith("[models_missing]") and "detection_Resnet50_Final.pth" in message
+    assert "alignment_WFLW_4HG.pth" in message and "models/facexlib" in message
