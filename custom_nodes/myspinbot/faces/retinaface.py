@@ -93,7 +93,7 @@ class _Head(nn.Module):
 
 
 class RetinaFace(nn.Module):
-    """RetinaFace-ResNet50 (the official checkpoint's 456 tensors incl. BN counters).
+    """RetinaFace-ResNet50: 456 state-dict entries, BN counters included.
 
     Input: float ``[B, 3, H, W]`` BGR pixels ``0..255`` minus the mean ``(104, 117, 123)``
     (:func:`.retinaface_decode.detect` prepares it), any ``H``, ``W``.

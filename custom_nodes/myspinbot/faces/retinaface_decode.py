@@ -14,6 +14,9 @@ with the ResNet-50 configuration, which SadTalker's authors call with a 0.97 sco
   centre + 0.1 * offset * anchor size; then scaled by the image width / height.
 * the image at its own size (no resizing), BGR minus the mean (104, 117, 123); faces with a
   score above the threshold, best first, greedy NMS at IoU 0.4 (:func:`.boxes.nms`).
+  facexlib converts only PIL images to BGR, so SadTalker's crop step (``croper.py``, a numpy
+  RGB array) hands the network RGB while its 3DMM step (PIL images) hands it BGR; here it
+  always gets BGR, the order its mean is written in.
 
 Imports no ComfyUI module.
 """
