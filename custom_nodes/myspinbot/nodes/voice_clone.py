@@ -18,6 +18,7 @@ from comfy_api.latest import io
 from ..errors import InvalidInputError
 from ..speech import f5 as f5_engine
 from ._convert import audio_to_numpy, numpy_to_audio
+from ._f5_finetunes import finetune_files, finetune_names, is_finetune
 from ._folders import comfy_locator
 from ._progress import progress_callback
 
@@ -36,6 +37,15 @@ def _model_names() -> list[str]:
     except Exception:  # a broken manifest must not keep the node from registering
         names = []
     return names or [f5_engine.DEFAULT_MODEL]
+
+
+def _model_choices() -> list[str]:
+    """The dropdown: the manifest's models, then the fine-tuned voices (``myspinbot/<name>``)."""
+    try:
+        tuned = finetune_names()
+    except Exception:  # an unreadable models folder must not keep the node from registering
+        tuned = []
+    return _model_names() + tuned
 
 
 def _attach_patcher(bundle: f5_engine.F5Bundle, load_device, offload_device):
@@ -64,9 +74,13 @@ def load_bundle(model_name: str) -> f5_engine.F5Bundle:
     import comfy.model_management as mm
 
     locator = comfy_locator()
-    files = locator.find(model_name)
     vocoder_files = locator.find(VOCODER_MODEL)
-    checkpoint = next((p for name, p in files.items() if name.endswith((".safetensors", ".pt"))), None)
+    if is_finetune(model_name):  # models/f5_tts/myspinbot/<name>/: its model_config.yaml names the architecture
+        checkpoint, vocab = finetune_files(model_name)
+        files = {"vocab.txt": vocab}
+    else:
+        files = locator.find(model_name)
+        checkpoint = next((p for name, p in files.items() if name.endswith((".safetensors", ".pt"))), None)
     if checkpoint is None or "vocab.txt" not in files:
         raise InvalidInputError(f"model '{model_name}' has no checkpoint and vocab.txt in the manifest")
     load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
@@ -101,8 +115,9 @@ class VoiceCloneF5(io.ComfyNode):
                                tooltip="Seconds of cross-fade between the generated chunks."),
                 io.Int.Input("nfe_steps", default=f5_engine.DEFAULT_NFE_STEPS, min=4, max=64,
                              tooltip="Sampling steps per chunk (more: slower, a little cleaner)."),
-                io.Combo.Input("model", options=_model_names(), default=f5_engine.DEFAULT_MODEL,
-                               tooltip="F5-TTS checkpoint (models/f5_tts/<name>/). " + LICENCE_NOTE),
+                io.Combo.Input("model", options=_model_choices(), default=f5_engine.DEFAULT_MODEL,
+                               tooltip="F5-TTS checkpoint (models/f5_tts/<name>/), or a voice fine-tuned with "
+                               "'MySpinBot Fine-tune F5-TTS Voice' (myspinbot/<name>). " + LICENCE_NOTE),
             ],
             outputs=[io.Audio.Output("audio", tooltip="The cloned voice, mono 24 kHz.")],
         )
