@@ -147,13 +147,7 @@ class FineTuneF5Voice(io.ComfyNode):
         on_cuda = device.type == "cuda"
         if on_cuda and torch.cuda.is_bf16_supported():
             settings = ft.FineTuneSettings(**{**settings.__dict__, "mixed_precision": "bf16"})
-        # Training needs the memory. The voice clone node's patchers drop their cache entry when
-        # unloaded; holding the bundles until unload_all_models returns keeps their weights from
-        # being freed in the middle of ComfyUI's unload loop (whose finalizer would then shrink
-        # the list it is walking).
-        held = f5_engine.cached_bundles()
-        mm.unload_all_models()
-        del held
+        mm.unload_all_models()  # training needs the memory
         mm.soft_empty_cache()
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
         bar = progress_callback(int(steps))

@@ -7,10 +7,12 @@ if VRAM is short) and ComfyUI moves it back to the offload device when it needs 
 When ComfyUI unloads it (the "Unload models" / "Free model and node cache" buttons and
 ``POST /free`` call ``unload_all_models``; memory pressure from other models does the same),
 the patcher's ``ON_DETACH`` callback also drops the engine's cache entry, so the weights
-leave RAM too and the next run loads them again from disk.
+leave RAM too (a moment later: ``_park``) and the next run loads them again from disk.
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 from comfy_api.latest import io
@@ -57,15 +59,42 @@ def _attach_patcher(bundle: f5_engine.F5Bundle, load_device, offload_device):
     patcher = comfy.model_patcher.ModelPatcher(modules, load_device=load_device, offload_device=offload_device)
     key = bundle.key
 
-    def on_detach(_patcher, unpatch_all: bool) -> None:
+    def on_detach(detached, unpatch_all: bool) -> None:
         # load_models_gpu re-seats an already loaded model with unpatch_all=False; only a real
         # unload (LoadedModel.model_unload → detach(True)) releases the weights.
         if unpatch_all:
             f5_engine.release(key)
+            _park(detached)
 
     patcher.add_callback(CallbacksMP.ON_DETACH, on_detach)
     bundle.extras[PATCHER_KEY] = patcher
     return patcher
+
+
+_parked: list = []
+_parked_lock = threading.Lock()
+PARK_SECONDS = 2.0
+
+
+def _park(patcher) -> None:
+    """Keep an unloaded patcher (and so its weights) alive for ``PARK_SECONDS`` more.
+
+    ComfyUI's ``free_memory`` reads ``current_loaded_models[i].model`` right after
+    ``model_unload`` returns, and ``model_unload`` detaches the weights' finalizer only after the
+    ON_DETACH callbacks ran: freeing the weights inside the callback would run ComfyUI's
+    ``cleanup_models`` in the middle of that loop, which then fails with ``IndexError`` (and,
+    from ``POST /free``, stops ComfyUI's prompt worker). Dropped from a timer thread instead."""
+    with _parked_lock:
+        _parked.append(patcher)
+    timer = threading.Timer(PARK_SECONDS, _drop_parked, args=(patcher,))
+    timer.daemon = True
+    timer.start()
+
+
+def _drop_parked(patcher) -> None:
+    with _parked_lock:
+        if any(p is patcher for p in _parked):
+            _parked.remove(patcher)
 
 
 def load_bundle(model_name: str) -> f5_engine.F5Bundle:
