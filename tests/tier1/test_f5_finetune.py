@@ -171,6 +171,14 @@ def test_interrupt_keeps_the_last_save_and_resume_continues_from_it(data, tiny, 
     assert (fresh.start_step, fresh.steps) == (0, 1)
 
 
+def test_one_clip_one_step(clips, tiny, tmp_path):
+    # one batch per epoch and one step: the package's scheduler still gets a decay phase
+    data = fd.prepare_finetune_data(clips[:1], tiny["vocab"], tmp_path / "data")
+    result = ft.fine_tune(data, tiny["checkpoint"], tiny["vocab"], tmp_path / "v.safetensors", tmp_path / "work",
+                          ft.FineTuneSettings(steps=1, **SETTINGS), model_cfg=TINY_ARCH)
+    assert (result.steps, len(result.losses)) == (1, 1) and math.isfinite(result.losses[0])
+
+
 def test_ema_weights_can_be_exported(data, tiny, tmp_path):
     out = tmp_path / "voice.safetensors"
     settings = ft.FineTuneSettings(steps=1, weights="ema", **SETTINGS)

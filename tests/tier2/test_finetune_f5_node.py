@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -119,3 +120,42 @@ def test_bad_clips_fail_with_the_pack_error(comfy):
     assert entry["status"]["status_str"] == "error"
     error = _error(entry)
     assert error["exception_message"].startswith("[invalid_input] the transcript of clip 'left.wav'"), error
+
+
+def test_cancel_stops_training_and_a_rerun_resumes_from_the_last_save(comfy):
+    nodes = prompt(200, clone=False)
+    nodes["1"]["inputs"].update(output_name="cancel_voice", resume=False)
+    interrupted = threading.Event()
+
+    def on_message(message: dict) -> None:
+        if message.get("type") == "progress" and message["data"].get("node") == "1" \
+                and message["data"]["value"] >= 3 and not interrupted.is_set():
+            interrupted.set()
+            requests.post(comfy.url + "/interrupt", json={}, timeout=10)
+
+    with WsWatcher(comfy.url, client_id=CLIENT) as ws:
+        ws.on_message = on_message
+        entry = comfy.run_prompt(nodes, CLIENT, timeout=900)
+    assert "execution_interrupted" in [m[0] for m in entry["status"]["messages"]], entry["status"]
+    checkpoint = comfy.scratch / "base" / "models" / "f5_tts" / "myspinbot" / "cancel_voice" / "cancel_voice.safetensors"
+    with safe_open(str(checkpoint), framework="pt") as f:
+        saved = int(f.metadata()["steps"])
+    assert 3 <= saved < 200  # saved every step, stopped long before the end
+
+    nodes = prompt(saved + 1, clone=False)
+    nodes["1"]["inputs"].update(output_name="cancel_voice", resume=True)
+    entry = comfy.run_prompt(nodes, CLIENT, timeout=900)
+    assert entry["status"]["status_str"] == "success", _error(entry).get("exception_message")
+    assert f"trained steps {saved + 1}-{saved + 1}" in entry["outputs"]["2"]["text"][0]
+
+
+def test_an_audio_batch_with_transcripts_is_a_dataset_too(comfy):
+    nodes = prompt(1, clone=False)
+    nodes["3"] = {"class_type": "LoadAudio", "inputs": {"audio": "f5ft_ref.wav"}}
+    nodes["1"]["inputs"].update(folder="", audio=["3", 0], transcripts="Front left\n", output_name="audio_voice")
+    entry = comfy.run_prompt(nodes, CLIENT, timeout=600)
+    assert entry["status"]["status_str"] == "success", _error(entry).get("exception_message")
+    assert entry["outputs"]["2"]["text"][0].startswith("1 clips, 1.5 s of speech; trained steps 1-1")
+    nodes["1"]["inputs"]["transcripts"] = "Front left\nFront right\n"
+    entry = comfy.run_prompt(nodes, CLIENT, timeout=600)
+    assert "holds 1 clip(s) but 'transcripts' has 2 line(s)" in _error(entry)["exception_message"]

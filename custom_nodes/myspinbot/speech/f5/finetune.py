@@ -207,7 +207,9 @@ def fine_tune(data: FineTuneData, base_checkpoint: str | os.PathLike, vocab_path
             old.unlink()
     dataset = open_finetune_data(data.directory)
     total = int(settings.steps)
-    epochs = math.ceil(total / _batches_per_epoch(dataset, settings))
+    per_epoch = _batches_per_epoch(dataset, settings)
+    # The Trainer's schedule decays over epochs * batches updates after the warm-up: leave it at least one.
+    epochs = math.ceil(max(total, settings.warmup() + 1) / per_epoch)
     place_base(base, work)
     metadata = {"format": "myspinbot-f5-finetune", "base_model": base_name or base.stem, "clips": str(data.clips),
                 "seconds": f"{data.seconds:.2f}", "learning_rate": repr(float(settings.learning_rate)),
