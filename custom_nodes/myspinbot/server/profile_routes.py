@@ -20,7 +20,7 @@ from .jobs.layout import JOB_ID
 from .json_body import check_json_depth, read_json
 from .model import iso
 from .profiles import MAX_PHOTOS, ProfileService
-from .profiles.service import MAX_VOICE_CLIPS
+from .profiles.voice_clips import MAX_VOICE_CLIPS
 from .registry import RouteRegistry
 from .repos.profiles import Profile
 from .route_helpers import api_base, json_errors

@@ -10,7 +10,6 @@ thread; decoding and file work run in the default executor.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -27,11 +26,10 @@ from ..repos.profiles import READY, TRAINING, Profile
 from ..uploads import accept_image
 from ..webhook_request import with_webhook
 from . import files, storage
+from .voice_clips import clip_transcripts_for, store_voice_clips
 
 MAX_PHOTOS = 40
 """The most photos one profile may have."""
-MAX_VOICE_CLIPS = 200
-"""The most voice clips (for fine-tuning its voice) one profile may have."""
 MAX_NAME = 100
 DEFAULT_TRIGGER = "zxq person"
 ACTIVE = (QUEUED, RUNNING, CANCELING)
@@ -131,7 +129,7 @@ class ProfileService:
         if len(photos) > MAX_PHOTOS:
             raise ApiError(422, "too_many_photos", f"at most {MAX_PHOTOS} photos", {"field": "images"})
         training = _training_options(options)
-        clip_texts = _clip_transcripts(voice_clips, clip_transcripts)
+        clip_texts = clip_transcripts_for(voice_clips, clip_transcripts)
         if training.get("fine_tune_voice") and not voice_clips:
             raise ApiError(422, "missing_voice_clips", "fine_tune_voice needs voice_clips with voice_clip_transcripts "
                            f"(at least {MIN_CLIP_SECONDS:.0f} s of speech)", {"field": "voice_clips"})
@@ -152,8 +150,8 @@ class ProfileService:
                 profile.voice_path = await self._clean_voice(profile_id, voice[0])
                 profile.voice_transcript = str(transcript).strip()
             if voice_clips:
-                await self._store_clips(profile, list(zip((c[0] for c in voice_clips), clip_texts)), stored,
-                                        bool(training.get("fine_tune_voice")))
+                await store_voice_clips(self.input_dir, profile.id, list(zip((c[0] for c in voice_clips), clip_texts)),
+                                        stored, bool(training.get("fine_tune_voice")))
             await self._train(profile, job_id, webhook)
         except BaseException:
             self.store.profiles.delete(profile_id)
@@ -197,19 +195,6 @@ class ProfileService:
             return await self.jobs.submit(job_id, pipeline, values)
 
         await with_webhook(self.webhooks, webhook, job_id, submit)()
-
-    async def _store_clips(self, profile: Profile, clips: list[tuple[Path, str]], copy: bool, fine_tune: bool) -> None:
-        """Store the clips and their metadata.csv; 422 ``invalid_voice_clip``, or
-        ``voice_clips_too_short`` when ``fine_tune`` and they hold under ``MIN_CLIP_SECONDS``."""
-        try:
-            seconds = await off_loop(files.store_clips, self.input_dir, profile.id, clips, copy)
-        except InvalidInputError as err:
-            raise ApiError(422, "invalid_voice_clip", f"a voice clip cannot be used: {err.message}",
-                           {"field": "voice_clips", "reason": err.code, **(err.details or {})}) from None
-        if fine_tune and seconds < MIN_CLIP_SECONDS:
-            raise ApiError(422, "voice_clips_too_short", f"the voice clips hold {seconds:.1f} s; fine-tuning the voice "
-                           f"needs at least {MIN_CLIP_SECONDS:.0f} s (a few minutes is better)",
-                           {"field": "voice_clips", "seconds": round(seconds, 2), "minimum_s": MIN_CLIP_SECONDS})
 
     async def _clean_voice(self, profile_id: str, source: Path) -> str:
         """Check the recording's length (413 ``audio_too_long``: ``max_audio_s``), then clean it in."""
@@ -279,28 +264,6 @@ def _check_name(name: Any) -> str:
         raise ApiError(422, "invalid_parameter", f"'name' must be one line of at most {MAX_NAME} characters",
                        {"field": "name"})
     return text
-
-
-def _clip_transcripts(clips: list[Upload], transcripts: Any) -> list[str]:
-    """The clips' transcripts (a list of strings, or its JSON text from a form), one per clip; 422 otherwise."""
-    if len(clips) > MAX_VOICE_CLIPS:
-        raise ApiError(422, "too_many_voice_clips", f"at most {MAX_VOICE_CLIPS} voice clips", {"field": "voice_clips"})
-    if transcripts is None and not clips:
-        return []
-    if isinstance(transcripts, str):
-        try:
-            transcripts = json.loads(transcripts)
-        except ValueError:
-            transcripts = None
-    field = {"field": "voice_clip_transcripts"}
-    if not isinstance(transcripts, list) or not all(isinstance(t, str) and t.strip() and "\n" not in t.strip()
-                                                    for t in transcripts):
-        raise ApiError(422, "invalid_parameter", "'voice_clip_transcripts' must be a JSON list of one-line, non-empty "
-                       "strings (what each voice clip says, in order)", field)
-    if len(transcripts) != len(clips):
-        raise ApiError(422, "invalid_parameter", f"{len(clips)} voice clip(s) but {len(transcripts)} transcript(s)",
-                       field)
-    return [" ".join(t.split()) for t in transcripts]
 
 
 def _training_options(raw: dict[str, Any]) -> dict[str, Any]:
