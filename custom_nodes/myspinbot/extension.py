@@ -23,6 +23,7 @@ class MySpinBotExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         from .nodes.animate_portrait import AnimatePortraitLite
+        from .nodes.finetune_f5 import FineTuneF5Voice
         from .nodes.infinitetalk import InfiniteTalk
         from .nodes.lipsync_score import LipSyncScore
         from .nodes.script_writer import ScriptWriterOllama
@@ -35,4 +36,4 @@ class MySpinBotExtension(ComfyExtension):
         from .nodes.wav2lip import LipSyncWav2Lip, LoadWav2Lip
 
         return [ScriptWriterOllama, SpeakEspeak, VoiceCloneF5, AnimatePortraitLite, InfiniteTalk, UpscaleVideo, SaveToMinIO,
-                 LoadWav2Lip, LipSyncWav2Lip, LipSyncScore, TrainCharacterLora, LoadSadTalker, SadTalker]
+                 LoadWav2Lip, LipSyncWav2Lip, LipSyncScore, TrainCharacterLora, LoadSadTalker, SadTalker, FineTuneF5Voice]

@@ -100,3 +100,31 @@ def test_profiles_card_creates_trains_offers_and_deletes(profile_server, browser
     wait(driver, lambda: rows(driver) == [], 10, "the profile to be deleted", server)
     assert requests.get(f"{server.url}/myspinbot/profiles/{row['id']}", timeout=10).status_code == 404
     assert not (server.host.input_dir / "myspinbot" / "profiles" / row["id"]).exists()
+
+
+def test_profiles_card_sends_voice_clips_for_fine_tuning(profile_server, browser, fixtures_dir, tmp_path):  # noqa: F811
+    from test_profiles_voice_finetune import clip_wav, said
+
+    driver, server = browser, profile_server
+    place_models(server.host, ["F5TTS_v1_Base", "vocos_mel_24khz"])  # the fine-tune's preflight
+    page_ready(driver, server, f"{server.url}/myspinbot/")
+    clips = []
+    for name in ("b_take.wav", "a_take.wav"):  # sent in file-name order: a, then b
+        path = tmp_path / name
+        path.write_bytes(clip_wav(fixtures_dir, 5 if name.startswith("a") else 4))
+        clips.append(path)
+    driver.find_element("id", "profile-name").send_keys("Eileen")
+    driver.find_element("id", "profile-photos").send_keys(str(fixtures_dir / "portrait_astronaut.png"))
+    driver.execute_script("document.querySelector('#profile-form details').open = true;")
+    driver.find_element("id", "profile-clips").send_keys("\n".join(str(p) for p in clips))
+    driver.find_element("id", "profile-clip-transcripts").send_keys(f"{said(5)}\n{said(4)}")
+    driver.find_element("id", "profile-fine-tune").click()
+    driver.find_element("id", "profile-steps").send_keys("3")
+    driver.find_element("id", "profile-create").click()
+    [row] = wait(driver, lambda: [r for r in rows(driver) if r["status"] == "ready"], 20, "a ready profile", server)
+    assert "with a fine-tuned voice" in row["text"]
+    profile = requests.get(f"{server.url}/myspinbot/profiles/{row['id']}", timeout=10).json()
+    assert profile["options"] == {"steps": 3, "fine_tune_voice": True}
+    assert profile["voice_model"] == f"myspinbot/profile_{row['id']}"
+    metadata = server.host.input_dir / "myspinbot" / "profiles" / row["id"] / "voice_clips" / "metadata.csv"
+    assert metadata.read_text().splitlines() == [f"clip_001.wav|{said(5)}", f"clip_002.wav|{said(4)}"]

@@ -35,8 +35,26 @@ def test_migration_adds_the_profiles_table_to_a_version_2_file(tmp_path):
     Database(path, migrations=MIGRATIONS[:2]).close()  # a file of the release before profiles
     JobStore(path).close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
     columns = {row[1] for row in conn.execute("PRAGMA table_info(profiles)")}
     assert {"id", "name", "status", "trigger_word", "lora_name", "voice_path", "voice_transcript", "reference_photo",
-            "training_job_id", "error", "created_at", "updated_at"} <= columns
+            "training_job_id", "error", "created_at", "updated_at", "voice_model"} <= columns
     conn.close()
+
+
+def test_migration_4_adds_the_voice_model_column_and_keeps_the_rows(tmp_path):
+    from myspinbot.server.db import Database
+
+    path = tmp_path / "v3.sqlite3"
+    old = Database(path, migrations=MIGRATIONS[:3])
+    with old.transaction() as conn:
+        conn.execute("INSERT INTO profiles (id, name, status, trigger_word, photos, options, created_at, updated_at) "
+                     "VALUES ('p1', 'Ann', 'ready', 't', '[]', '{}', 1.0, 1.0)")
+    old.close()
+    store = JobStore(path)
+    profile = store.profiles.get("p1")
+    assert profile.name == "Ann" and profile.voice_model is None
+    profile.voice_model = "myspinbot/profile_p1"
+    store.profiles.save(profile)
+    assert store.profiles.get("p1").voice_model == "myspinbot/profile_p1"
+    store.close()

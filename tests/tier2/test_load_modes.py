@@ -8,7 +8,7 @@ import requests
 NODES = {"MySpinBotSpeakEspeak", "MySpinBotAnimatePortraitLite", "MySpinBotScriptWriterOllama", "MySpinBotVoiceCloneF5",
          "MySpinBotInfiniteTalk", "MySpinBotUpscaleVideo", "MySpinBotSaveToMinIO", "MySpinBotLoadWav2Lip",
          "MySpinBotLipSyncWav2Lip", "MySpinBotLipSyncScore", "MySpinBotTrainCharacterLora", "MySpinBotLoadSadTalker",
-         "MySpinBotSadTalker"}
+         "MySpinBotSadTalker", "MySpinBotFineTuneF5Voice"}
 LITE_NODES = {"MySpinBotSpeakEspeak", "MySpinBotAnimatePortraitLite"}
 TEMPLATE = "myspinbot_lite_talking_head"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import uuid
 
 import pytest
@@ -71,3 +72,17 @@ def test_long_text_is_chunked_with_progress_and_an_interrupt_stops_it(f5_ready):
     assert len(totals) == 1 and totals.pop() >= 4, progress  # one bar over all chunks of the 40 sentences
     assert [v for v, _ in progress][:2] == [1, 2], progress
     assert max(v for v, _ in progress) < max(t for _, t in progress)  # stopped before the last chunk
+
+
+def test_unloading_models_after_a_clone_keeps_comfyui_working(f5_ready):
+    """POST /free with unload_models after a voice clone run: ComfyUI unloads the F5 patcher (its
+    ON_DETACH drops the engine's cache entry) and the next prompt still runs."""
+    comfy = f5_ready
+    entry = comfy.run_prompt(clone_prompt("Hello there."), CLIENT)
+    assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
+    before = len(comfy.log_text())
+    requests.post(comfy.url + "/free", json={"unload_models": True, "free_memory": True}, timeout=10)
+    time.sleep(2)  # the prompt worker handles the flag when it wakes, before it takes the next prompt
+    entry = comfy.run_prompt(clone_prompt("Hello again.", seed=6), CLIENT, timeout=120)
+    assert entry["status"]["status_str"] == "success", entry["status"]["messages"]
+    assert "IndexError" not in comfy.log_text()[before:]

@@ -72,7 +72,8 @@ function profileNote(profile) {
     return [describeError(profile.error).split("\n")[0], dropped].filter(Boolean).join(" — ");
   }
   if (profile.status === "training") return `training on ${profile.photos.length} photo(s)…`;
-  return `${profile.photos.length} photo(s)${profile.voice ? ", with voice" : ""} · ${profile.trigger_word}`;
+  const voice = profile.voice_model ? ", with a fine-tuned voice" : profile.voice ? ", with voice" : "";
+  return `${profile.photos.length} photo(s)${voice} · ${profile.trigger_word}`;
 }
 
 function fillMenu() {
@@ -103,6 +104,13 @@ async function onCreate(event) {
     form.append("voice_sample", voice, voice.name);
     form.append("voice_transcript", $("profile-transcript").value);
   }
+  const clips = [...$("profile-clips").files].sort((a, b) => a.name.localeCompare(b.name));
+  clips.forEach((file, i) => form.append(`voice_clip_${i + 1}`, file, file.name));
+  if (clips.length) {
+    const lines = $("profile-clip-transcripts").value.split("\n").map((l) => l.trim()).filter(Boolean);
+    form.append("voice_clip_transcripts", JSON.stringify(lines));
+  }
+  if ($("profile-fine-tune").checked) form.append("fine_tune_voice", "true");
   const steps = $("profile-steps").value.trim();
   if (steps) form.append("steps", steps);
   $("profile-create").disabled = true;

@@ -7,10 +7,12 @@ if VRAM is short) and ComfyUI moves it back to the offload device when it needs 
 When ComfyUI unloads it (the "Unload models" / "Free model and node cache" buttons and
 ``POST /free`` call ``unload_all_models``; memory pressure from other models does the same),
 the patcher's ``ON_DETACH`` callback also drops the engine's cache entry, so the weights
-leave RAM too and the next run loads them again from disk.
+leave RAM too (a moment later: ``_park``) and the next run loads them again from disk.
 """
 
 from __future__ import annotations
+
+import threading
 
 import torch
 from comfy_api.latest import io
@@ -18,6 +20,7 @@ from comfy_api.latest import io
 from ..errors import InvalidInputError
 from ..speech import f5 as f5_engine
 from ._convert import audio_to_numpy, numpy_to_audio
+from ._f5_finetunes import finetune_files, finetune_names, is_finetune
 from ._folders import comfy_locator
 from ._progress import progress_callback
 
@@ -38,6 +41,15 @@ def _model_names() -> list[str]:
     return names or [f5_engine.DEFAULT_MODEL]
 
 
+def _model_choices() -> list[str]:
+    """The dropdown: the manifest's models, then the fine-tuned voices (``myspinbot/<name>``)."""
+    try:
+        tuned = finetune_names()
+    except Exception:  # an unreadable models folder must not keep the node from registering
+        tuned = []
+    return _model_names() + tuned
+
+
 def _attach_patcher(bundle: f5_engine.F5Bundle, load_device, offload_device):
     """Wrap the bundle's modules in a ModelPatcher whose unload also releases the cache entry."""
     import comfy.model_patcher
@@ -47,15 +59,42 @@ def _attach_patcher(bundle: f5_engine.F5Bundle, load_device, offload_device):
     patcher = comfy.model_patcher.ModelPatcher(modules, load_device=load_device, offload_device=offload_device)
     key = bundle.key
 
-    def on_detach(_patcher, unpatch_all: bool) -> None:
+    def on_detach(detached, unpatch_all: bool) -> None:
         # load_models_gpu re-seats an already loaded model with unpatch_all=False; only a real
         # unload (LoadedModel.model_unload → detach(True)) releases the weights.
         if unpatch_all:
             f5_engine.release(key)
+            _park(detached)
 
     patcher.add_callback(CallbacksMP.ON_DETACH, on_detach)
     bundle.extras[PATCHER_KEY] = patcher
     return patcher
+
+
+_parked: list = []
+_parked_lock = threading.Lock()
+PARK_SECONDS = 2.0
+
+
+def _park(patcher) -> None:
+    """Keep an unloaded patcher (and so its weights) alive for ``PARK_SECONDS`` more.
+
+    ComfyUI's ``free_memory`` reads ``current_loaded_models[i].model`` right after
+    ``model_unload`` returns, and ``model_unload`` detaches the weights' finalizer only after the
+    ON_DETACH callbacks ran: freeing the weights inside the callback would run ComfyUI's
+    ``cleanup_models`` in the middle of that loop, which then fails with ``IndexError`` (and,
+    from ``POST /free``, stops ComfyUI's prompt worker). Dropped from a timer thread instead."""
+    with _parked_lock:
+        _parked.append(patcher)
+    timer = threading.Timer(PARK_SECONDS, _drop_parked, args=(patcher,))
+    timer.daemon = True
+    timer.start()
+
+
+def _drop_parked(patcher) -> None:
+    with _parked_lock:
+        if any(p is patcher for p in _parked):
+            _parked.remove(patcher)
 
 
 def load_bundle(model_name: str) -> f5_engine.F5Bundle:
@@ -64,9 +103,13 @@ def load_bundle(model_name: str) -> f5_engine.F5Bundle:
     import comfy.model_management as mm
 
     locator = comfy_locator()
-    files = locator.find(model_name)
     vocoder_files = locator.find(VOCODER_MODEL)
-    checkpoint = next((p for name, p in files.items() if name.endswith((".safetensors", ".pt"))), None)
+    if is_finetune(model_name):  # models/f5_tts/myspinbot/<name>/: its model_config.yaml names the architecture
+        checkpoint, vocab = finetune_files(model_name)
+        files = {"vocab.txt": vocab}
+    else:
+        files = locator.find(model_name)
+        checkpoint = next((p for name, p in files.items() if name.endswith((".safetensors", ".pt"))), None)
     if checkpoint is None or "vocab.txt" not in files:
         raise InvalidInputError(f"model '{model_name}' has no checkpoint and vocab.txt in the manifest")
     load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
@@ -101,8 +144,9 @@ class VoiceCloneF5(io.ComfyNode):
                                tooltip="Seconds of cross-fade between the generated chunks."),
                 io.Int.Input("nfe_steps", default=f5_engine.DEFAULT_NFE_STEPS, min=4, max=64,
                              tooltip="Sampling steps per chunk (more: slower, a little cleaner)."),
-                io.Combo.Input("model", options=_model_names(), default=f5_engine.DEFAULT_MODEL,
-                               tooltip="F5-TTS checkpoint (models/f5_tts/<name>/). " + LICENCE_NOTE),
+                io.Combo.Input("model", options=_model_choices(), default=f5_engine.DEFAULT_MODEL,
+                               tooltip="F5-TTS checkpoint (models/f5_tts/<name>/), or a voice fine-tuned with "
+                               "'MySpinBot Fine-tune F5-TTS Voice' (myspinbot/<name>). " + LICENCE_NOTE),
             ],
             outputs=[io.Audio.Output("audio", tooltip="The cloned voice, mono 24 kHz.")],
         )

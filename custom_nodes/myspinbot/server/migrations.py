@@ -128,4 +128,10 @@ def _profiles(conn: sqlite3.Connection) -> None:
     _run(conn, _PROFILES)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_adopt_unversioned, _list_indexes, _profiles)
+# --- 3 → 4: a profile's fine-tuned F5-TTS voice (models/f5_tts/myspinbot/<name>) ------------------
+def _profile_voice_model(conn: sqlite3.Connection) -> None:
+    """``profiles.voice_model``: the fine-tuned voice f5 jobs with the profile use (NULL: zero-shot)."""
+    _run(conn, ("ALTER TABLE profiles ADD COLUMN voice_model TEXT",))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_adopt_unversioned, _list_indexes, _profiles, _profile_voice_model)

@@ -146,4 +146,9 @@ def _servers(conn: Any) -> None:
     _run(conn, _SERVERS)
 
 
-PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims, _profiles, _servers)
+# --- 5 → 6: a profile's fine-tuned F5-TTS voice (SQLite's migration 4) -------------------------
+def _profile_voice_model(conn: Any) -> None:
+    _run(conn, ("ALTER TABLE profiles ADD COLUMN voice_model TEXT",))
+
+
+PG_MIGRATIONS: tuple[PgMigration, ...] = (_tables, _list_indexes, _claims, _profiles, _servers, _profile_voice_model)

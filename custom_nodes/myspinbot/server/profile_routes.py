@@ -20,6 +20,7 @@ from .jobs.layout import JOB_ID
 from .json_body import check_json_depth, read_json
 from .model import iso
 from .profiles import MAX_PHOTOS, ProfileService
+from .profiles.voice_clips import MAX_VOICE_CLIPS
 from .registry import RouteRegistry
 from .repos.profiles import Profile
 from .route_helpers import api_base, json_errors
@@ -27,16 +28,19 @@ from .uploads import FormLimits, read_multipart
 from .webhook_request import webhook_from_request
 
 _IMAGE_FIELD = re.compile(r"^image_([1-9][0-9]?)$")
-CREATE_FIELDS = frozenset({"name", "images", "voice_sample", "voice_transcript", "trigger_word", "options", "webhook"})
+CREATE_FIELDS = frozenset({"name", "images", "voice_sample", "voice_transcript", "voice_clips", "voice_clip_transcripts",
+                           "trigger_word", "options", "webhook"})
 UPDATE_FIELDS = frozenset({"name", "voice_sample", "voice_transcript"})
 _PHOTO_FIELDS = frozenset(f"image_{i}" for i in range(1, MAX_PHOTOS + 1))
+_CLIP_FIELD = re.compile(r"^voice_clip_([1-9][0-9]{0,2})$")
+_CLIP_FIELDS = frozenset(f"voice_clip_{i}" for i in range(1, MAX_VOICE_CLIPS + 1))
 
 
 def profile_json(profile: Profile, base: str, **extra: Any) -> dict[str, Any]:
     """The public profile (``contract.profiles.Profile``); ``extra``: ``storage`` (the single-profile view)."""
     view = ProfileView(
         id=profile.id, name=profile.name, status=profile.status, trigger_word=profile.trigger_word,
-        lora_name=profile.lora_name,
+        lora_name=profile.lora_name, voice_model=profile.voice_model,
         voice={"transcript": profile.voice_transcript} if profile.voice_path else None,
         has_reference_photo=profile.reference_photo is not None,
         photos=[{"name": p.get("name", p["file"])} for p in profile.photos], options=profile.options,
@@ -69,6 +73,8 @@ def add_profile_routes(registry: RouteRegistry, profiles: ProfileService, webhoo
                 photos = [_asset(service, value, "image", "images") for value in _list(fields.get("images"), "images")]
                 voice = _asset(service, fields["voice_sample"], "audio", "voice_sample") \
                     if fields.get("voice_sample") is not None else None
+                clips = [_asset(service, value, "audio", "voice_clips")
+                         for value in _list(fields.get("voice_clips"), "voice_clips")]
                 options = fields.get("options") or {}
                 if not isinstance(options, dict):
                     raise ApiError(422, "invalid_parameter", "'options' must be an object", {"field": "options"})
@@ -76,7 +82,7 @@ def add_profile_routes(registry: RouteRegistry, profiles: ProfileService, webhoo
                 stored = True
             else:
                 form = await read_multipart(request, staging, limits(),
-                                            lambda f: _PHOTO_FIELDS | {"voice_sample"})
+                                            lambda f: _PHOTO_FIELDS | _CLIP_FIELDS | {"voice_sample"})
                 fields = dict(form.fields)
                 if "webhook" in fields:
                     check_json_depth(fields["webhook"], settings.max_json_depth, "webhook")
@@ -84,10 +90,13 @@ def add_profile_routes(registry: RouteRegistry, profiles: ProfileService, webhoo
                 numbered = sorted((int(m[1]), name) for name in form.files if (m := _IMAGE_FIELD.match(name)))
                 photos = [form.files[name] for _, name in numbered]
                 voice = form.files.get("voice_sample")
+                numbered_clips = sorted((int(m[1]), name) for name in form.files if (m := _CLIP_FIELD.match(name)))
+                clips = [form.files[name] for _, name in numbered_clips]
                 options = {k: v for k, v in fields.items() if k not in CREATE_FIELDS}
                 stored = False
             profile = await profiles.create(fields.get("name"), photos, voice, fields.get("voice_transcript"), options,
-                                            trigger_word=fields.get("trigger_word"), stored=stored, webhook=webhook)
+                                            trigger_word=fields.get("trigger_word"), stored=stored, webhook=webhook,
+                                            voice_clips=clips, clip_transcripts=fields.get("voice_clip_transcripts"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         body = profile_json(profile, api_base(request))

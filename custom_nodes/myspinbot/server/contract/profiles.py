@@ -56,6 +56,8 @@ class Profile(ContractModel):
     trigger_word: str = Field(description="The word that calls up the character in text-to-image prompts.")
     lora_name: Optional[str] = Field(description="The trained LoRA as core's Load LoRA lists it; null until ready.")
     voice: Optional[ProfileVoice] = Field(description="The cleaned voice clip's transcript; null without a voice.")
+    voice_model: Optional[str] = Field(None, description="The profile's fine-tuned F5-TTS voice (myspinbot/profile_<id>), "
+                                       "which f5 jobs with the profile use; null when not fine-tuned (zero-shot cloning).")
     has_reference_photo: bool = Field(description="Whether the reference photo (the dataset's largest face crop, "
                                                   "the portrait of f5 / infinitetalk jobs) is there.")
     photos: list[ProfilePhoto]
@@ -83,6 +85,10 @@ class TrainingOptions(ContractModel):
     training_dtype: Optional[Literal["bf16", "fp32"]] = None
     flip: Optional[bool] = None
     seed: Optional[Annotated[int, Field(ge=0)]] = None
+    fine_tune_voice: Optional[bool] = Field(None, description="Also fine-tune F5-TTS on voice_clips (at least 30 s; "
+                                            "default false). Needs a GPU in practice.")
+    voice_steps: Optional[Annotated[int, Field(ge=1, le=1000000)]] = None
+    voice_learning_rate: Optional[Annotated[float, Field(ge=0.0000001, le=0.01)]] = None
 
 
 class ProfileSubmission(ContractModel):
@@ -93,6 +99,11 @@ class ProfileSubmission(ContractModel):
     voice_sample: Optional[Sha256] = Field(default=None, description="Asset id of a voice recording (3-12 s of speech "
                                                                      "are kept).")
     voice_transcript: Optional[str] = None
+    voice_clips: Optional[list[Sha256]] = Field(default=None, description="Asset ids of speech clips of the voice "
+                                                "(0.3-30 s each, minutes in all) for fine-tuning F5-TTS "
+                                                "(options.fine_tune_voice).")
+    voice_clip_transcripts: Optional[list[str]] = Field(default=None, description="What each voice clip says, in "
+                                                        "the same order.")
     trigger_word: Optional[str] = Field(default=None, description="Default 'zxq person'.")
     options: Optional[TrainingOptions] = None
     webhook: Optional[WebhookRequest] = None
@@ -108,6 +119,12 @@ class ProfileSubmissionForm(ContractModel):
     image_3: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "image/*"})
     voice_sample: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "audio/*"})
     voice_transcript: Optional[str] = None
+    voice_clip_1: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "audio/*"},
+                                          description="Voice clips for fine-tuning: voice_clip_1, voice_clip_2, ... "
+                                          "(the schema lists the first two).")
+    voice_clip_2: Optional[bytes] = Field(default=None, json_schema_extra={"contentMediaType": "audio/*"})
+    voice_clip_transcripts: Optional[str] = Field(default=None, description="A JSON list of what each voice clip "
+                                                  "says, in order.")
     trigger_word: Optional[str] = None
     steps: Optional[str] = Field(default=None, description="Training options as text (see TrainingOptions).")
     rank: Optional[str] = None
@@ -117,6 +134,9 @@ class ProfileSubmissionForm(ContractModel):
     training_dtype: Optional[str] = None
     flip: Optional[str] = None
     seed: Optional[str] = None
+    fine_tune_voice: Optional[str] = None
+    voice_steps: Optional[str] = None
+    voice_learning_rate: Optional[str] = None
     webhook: Optional[str] = Field(default=None, description="A WebhookRequest as JSON text.")
 
 

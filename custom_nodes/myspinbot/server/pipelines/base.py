@@ -91,6 +91,9 @@ class Pipeline:
     """Names (from the model manifest) of the weights a job with these values needs."""
     gpu: bool = False
     """Whether the pipeline runs its models on a GPU (then it accepts longer speech: ``max_audio_s_gpu``)."""
+    side_nodes: tuple[str, ...] = ()
+    """Titles of nodes kept in a built prompt though no output depends on them (a trainer that
+    writes a model file), unless ``rewire`` removed them."""
     profile_uses: tuple[str, ...] = ()
     """What a job's ``profile`` (a ready character profile) stands in for (``common.apply_profile``):
     ``voice`` (voice_sample + voice_transcript), ``portrait`` (its reference photo) and/or ``lora``
@@ -143,4 +146,5 @@ class Pipeline:
         prompt[node_by_title(prompt, self.save_prefix_node)]["inputs"]["filename_prefix"] = save_prefix
         self.rewire(prompt, values, self)
         output_nodes = {o.name: node_by_title(prompt, o.node) for o in self.outputs}
-        return BuiltPrompt(prune(prompt, set(output_nodes.values())), output_nodes)
+        side = {nid for nid, node in prompt.items() if node.get("_meta", {}).get("title") in self.side_nodes}
+        return BuiltPrompt(prune(prompt, set(output_nodes.values()) | side), output_nodes)

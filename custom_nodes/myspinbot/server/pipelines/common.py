@@ -115,6 +115,8 @@ class ProfileInputs:
     reference_photo: str | None
     lora: str | None
     trigger_word: str | None
+    voice_model: str | None = None
+    """The profile's fine-tuned F5-TTS voice (``myspinbot/<name>``), None for zero-shot cloning."""
 
 
 _PROFILE_PARTS = {"voice": ("voice_sample", "voice_transcript"), "portrait": ("portrait",),
@@ -124,7 +126,8 @@ _PROFILE_PARTS = {"voice": ("voice_sample", "voice_transcript"), "portrait": ("p
 def apply_profile(pipeline: Pipeline, raw: dict[str, Any], profile: ProfileInputs) -> dict[str, Any]:
     """``raw`` with the profile's parts filled in for what ``pipeline.profile_uses`` names.
 
-    A part the profile lacks (no voice clip) is left to the client. Raises ``ApiError`` 422
+    A part the profile lacks (no voice clip) is left to the client. A fine-tuned voice goes to a
+    pipeline's ``voice_model`` (unless the client set one). Raises ``ApiError`` 422
     ``conflicting_inputs`` when the client also gave a field the profile fills."""
     values = dict(raw)
     given = {"voice_sample": profile.voice_sample, "voice_transcript": profile.voice_transcript,
@@ -138,6 +141,9 @@ def apply_profile(pipeline: Pipeline, raw: dict[str, Any], profile: ProfileInput
                 raise ApiError(422, "conflicting_inputs", f"'{name}' given with a 'profile', which provides it",
                                {"field": name})
             values[name] = given[name]
+    if "voice" in pipeline.profile_uses and profile.voice_model and pipeline.param("voice_model") is not None \
+            and "voice_model" not in raw:  # a client's own choice of model wins
+        values["voice_model"] = profile.voice_model
     return values
 
 

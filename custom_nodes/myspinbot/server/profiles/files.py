@@ -10,6 +10,8 @@ from ...speech.voice_profile import clean_voice_file
 from ..jobs.layout import profile_folder
 
 PHOTOS = "photos"
+VOICE_CLIPS = "voice_clips"
+CLIP_METADATA = "metadata.csv"
 VOICE_PREFIX = "voice"
 REFERENCE = "reference.png"
 
@@ -41,6 +43,46 @@ def store_voice(input_dir: Path, profile_id: str, source: Path, tag: str) -> tup
     return f"{profile_folder(profile_id)}/{target.name}", seconds
 
 
+def clips_folder(profile_id: str) -> str:
+    """The voice clips' folder relative to the input folder (the voice fine-tune's ``folder`` input)."""
+    return f"{profile_folder(profile_id)}/{VOICE_CLIPS}"
+
+
+def has_clips(input_dir: Path, profile_id: str) -> bool:
+    return (folder(input_dir, profile_id) / VOICE_CLIPS / CLIP_METADATA).is_file()
+
+
+def store_clips(input_dir: Path, profile_id: str, clips: list[tuple[Path, str]], copy: bool = False) -> float:
+    """Move (or ``copy``) the voice clips to ``voice_clips/clip_<nnn><ext>`` and write their
+    ``metadata.csv`` (``file|transcript`` per line, F5-TTS' custom dataset format); returns their
+    total length, s. ``clips``: (file, transcript). Raises ``InvalidInputError`` for a file that
+    is not audio or is over 30 s (nothing is kept then)."""
+    from ...errors import InvalidInputError
+    from ...speech.audio_io import probe_audio
+    from ...speech.f5.finetune_data import MAX_CLIP_SECONDS
+
+    target = folder(input_dir, profile_id) / VOICE_CLIPS
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    lines, total = [], 0.0
+    try:
+        for index, (source, text) in enumerate(clips, start=1):
+            seconds = float(probe_audio(source)["duration_s"])
+            if seconds > MAX_CLIP_SECONDS:
+                raise InvalidInputError(f"voice clip {index} is {seconds:.1f} s long; clips must be at most "
+                                        f"{MAX_CLIP_SECONDS:.0f} s (cut recordings into sentences)",
+                                        details={"clip": index})
+            name = f"clip_{index:03d}{Path(source).suffix.lower() or '.wav'}"
+            (shutil.copyfile if copy else shutil.move)(source, target / name)
+            lines.append(f"{name}|{' '.join(text.split())}")
+            total += seconds
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    (target / CLIP_METADATA).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return total
+
+
 def store_reference(input_dir: Path, profile_id: str, source: Path) -> str:
     """Copy the training job's reference crop in; returns its path relative to the input folder."""
     target = folder(input_dir, profile_id) / REFERENCE
@@ -53,10 +95,25 @@ def remove_file(input_dir: Path, relative: str | None) -> None:
         (Path(input_dir) / relative).unlink(missing_ok=True)
 
 
-def remove(input_dir: Path, profile_id: str, lora_name: str | None) -> None:
-    """The profile's folder and its LoRA file (where ComfyUI's ``models/loras`` can be found)."""
+def remove(input_dir: Path, profile_id: str, lora_name: str | None, voice_model: str | None = None) -> None:
+    """The profile's folder, its LoRA file and fine-tuned voice (where ComfyUI's models folders can be found)."""
     shutil.rmtree(folder(input_dir, profile_id), ignore_errors=True)
     remove_lora(lora_name)
+    remove_voice_model(voice_model)
+
+
+def remove_voice_model(voice_model: str | None) -> None:
+    """A fine-tuned voice's folder ``models/f5_tts/myspinbot/<name>/`` (checkpoint and training
+    state), in ComfyUI's first ``f5_tts`` folder; nothing outside ComfyUI or for no name."""
+    if not voice_model or not voice_model.startswith("myspinbot/") or "/" in voice_model[len("myspinbot/"):]:
+        return
+    try:
+        import folder_paths
+    except ImportError:
+        return
+    known = "f5_tts" in folder_paths.folder_names_and_paths
+    root = folder_paths.get_folder_paths("f5_tts")[0] if known else Path(folder_paths.models_dir) / "f5_tts"
+    shutil.rmtree(Path(root) / voice_model, ignore_errors=True)
 
 
 def remove_lora(lora_name: str | None) -> None:

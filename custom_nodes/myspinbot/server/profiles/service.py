@@ -21,11 +21,12 @@ from ..jobs.assets import off_loop
 from ..model import CANCELING, QUEUED, RUNNING, Job
 from ..pipelines.coercion import coerce_value
 from ..pipelines.common import ProfileInputs
-from ..pipelines.train_profile import TRAINING_OPTIONS
+from ..pipelines.train_profile import MIN_CLIP_SECONDS, TRAINING_OPTIONS
 from ..repos.profiles import READY, TRAINING, Profile
 from ..uploads import accept_image
 from ..webhook_request import with_webhook
 from . import files, storage
+from .voice_clips import clip_transcripts_for, store_voice_clips
 
 MAX_PHOTOS = 40
 """The most photos one profile may have."""
@@ -104,18 +105,20 @@ class ProfileService:
             raise ApiError(409, "profile_not_ready", f"profile '{profile.name}' is {profile.status}, not ready",
                            {"field": "profile", "status": profile.status})
         return ProfileInputs(profile.id, profile.voice_path, profile.voice_transcript, profile.reference_photo,
-                             profile.lora_name, profile.trigger_word)
+                             profile.lora_name, profile.trigger_word, profile.voice_model)
 
     # --- creating ------------------------------------------------------------------------
     async def create(self, name: Any, photos: list[Upload], voice: Upload | None, transcript: Any,
                      options: dict[str, Any], *, trigger_word: Any = None, stored: bool = False,
-                     webhook: Any = None) -> Profile:
-        """Store the photos (accepted as images; ``stored``: they are assets, copied not moved)
-        and the cleaned voice, record the profile and submit its training job. Raises
-        ``ApiError`` 422 (``missing_*``, ``invalid_parameter``, ``unknown_parameter``,
-        ``too_many_photos``, ``invalid_voice_sample``), 400 ``invalid_image``, and whatever
-        ``JobService.submit`` raises (409 ``models_missing``, 429 ``queue_full``); on error
-        nothing is kept."""
+                     webhook: Any = None, voice_clips: list[Upload] = (), clip_transcripts: Any = None) -> Profile:
+        """Store the photos (accepted as images; ``stored``: they are assets, copied not moved),
+        the cleaned voice and the voice clips for fine-tuning (``voice_clips`` with
+        ``clip_transcripts``, a list of strings in the same order), record the profile and submit
+        its training job. Raises ``ApiError`` 422 (``missing_*``, ``invalid_parameter``,
+        ``unknown_parameter``, ``too_many_photos``, ``too_many_voice_clips``, ``invalid_voice_sample``,
+        ``invalid_voice_clip``, ``voice_clips_too_short``: fine_tune_voice with under 30 s of
+        clips), 400 ``invalid_image``, and whatever ``JobService.submit`` raises (409
+        ``models_missing``, 429 ``queue_full``); on error nothing is kept."""
         name = _check_name(name)
         trigger = str(trigger_word).strip() if trigger_word not in (None, "") else DEFAULT_TRIGGER
         if "\n" in trigger or len(trigger) > 100:
@@ -126,6 +129,10 @@ class ProfileService:
         if len(photos) > MAX_PHOTOS:
             raise ApiError(422, "too_many_photos", f"at most {MAX_PHOTOS} photos", {"field": "images"})
         training = _training_options(options)
+        clip_texts = clip_transcripts_for(voice_clips, clip_transcripts)
+        if training.get("fine_tune_voice") and not voice_clips:
+            raise ApiError(422, "missing_voice_clips", "fine_tune_voice needs voice_clips with voice_clip_transcripts "
+                           f"(at least {MIN_CLIP_SECONDS:.0f} s of speech)", {"field": "voice_clips"})
         if (voice is None) != (transcript is None or not str(transcript).strip()):
             field = "voice_transcript" if voice is not None else "voice_sample"
             raise ApiError(422, f"missing_{field}", "a voice sample needs its transcript and a transcript its sample",
@@ -142,6 +149,9 @@ class ProfileService:
             if voice is not None:
                 profile.voice_path = await self._clean_voice(profile_id, voice[0])
                 profile.voice_transcript = str(transcript).strip()
+            if voice_clips:
+                await store_voice_clips(self.input_dir, profile.id, list(zip((c[0] for c in voice_clips), clip_texts)),
+                                        stored, bool(training.get("fine_tune_voice")))
             await self._train(profile, job_id, webhook)
         except BaseException:
             self.store.profiles.delete(profile_id)
@@ -157,6 +167,11 @@ class ProfileService:
         self._refuse_in_use(profile, "it cannot be trained again")
         before = Profile(**{**profile.__dict__})
         profile.options = {**profile.options, **_training_options(options)}
+        if profile.options.get("fine_tune_voice") and not files.has_clips(self.input_dir, profile.id):
+            raise ApiError(422, "missing_voice_clips", "the profile has no voice clips to fine-tune on",
+                           {"field": "voice_clips"})
+        if profile.options.get("fine_tune_voice"):
+            profile.voice_model = None  # set again when the new fine-tune succeeds
         profile.error, profile.lora_name = None, None
         await off_loop(files.remove_lora, before.lora_name or f"myspinbot/{lora_stem(profile.id)}.safetensors")
         try:
@@ -172,6 +187,8 @@ class ProfileService:
         self.store.profiles.save(profile)  # before the job exists: its end always finds the profile
         values = {"folder": files.photos_folder(profile.id), "trigger_word": profile.trigger_word,
                   "lora_name": lora_stem(profile.id), **profile.options}
+        if files.has_clips(self.input_dir, profile.id):
+            values.update(voice_folder=files.clips_folder(profile.id), voice_name=lora_stem(profile.id))
         pipeline = self.jobs.pipeline("train_profile")
 
         async def submit() -> Job:
@@ -224,7 +241,7 @@ class ProfileService:
         profile = self.require(profile_id)
         self._refuse_in_use(profile, "it cannot be deleted")
         self.store.profiles.delete(profile.id)
-        await off_loop(files.remove, self.input_dir, profile.id, profile.lora_name)
+        await off_loop(files.remove, self.input_dir, profile.id, profile.lora_name, profile.voice_model)
         await off_loop(storage.remove_objects, self.user_dir, profile.storage)
 
     def _refuse_in_use(self, profile: Profile, what: str) -> None:

@@ -2,7 +2,7 @@
 metrics are), so the job's status keeps one writer (``jobs.lifecycle``) and the profile follows it.
 
 succeeded → ``ready`` (the job's ``reference`` output copied in as the reference photo, the LoRA
-named); failed / canceled / expired before success → ``failed`` with the job's error and the
+named, and the fine-tuned voice when the job fine-tuned one); failed / canceled / expired before success → ``failed`` with the job's error and the
 trainer's per-photo report (``details.photos``: which photo was dropped and why).
 """
 
@@ -65,6 +65,8 @@ class TrainingObserver:
         stem = job.params.get("lora_name") or f"profile_{profile.id}"
         profile.status, profile.error = READY, None
         profile.lora_name = f"myspinbot/{stem}.safetensors"
+        if job.params.get("fine_tune_voice") and job.params.get("voice_name"):
+            profile.voice_model = f"myspinbot/{job.params['voice_name']}"
 
     def _failed(self, profile: Profile, job: Job, error: dict[str, Any]) -> None:
         details = dict(error.get("details") or {})

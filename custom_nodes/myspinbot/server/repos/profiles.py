@@ -24,7 +24,9 @@ class Profile:
     ``photos``: ``[{"file": stored name, "name": the client's file name}]``; ``options``: the
     training options the job got; ``lora_name``: as core's LoraLoader lists it
     (``myspinbot/<name>.safetensors``), set once trained; ``error``: ``{"code", "message",
-    "details"}`` of a failed training (``details.photos``: the trainer's per-photo report)."""
+    "details"}`` of a failed training (``details.photos``: the trainer's per-photo report);
+    ``voice_model``: the fine-tuned F5-TTS voice as the voice clone node lists it
+    (``myspinbot/profile_<id>``), set when a training with ``fine_tune_voice`` succeeded."""
 
     id: str
     name: str
@@ -41,10 +43,11 @@ class Profile:
     storage: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    voice_model: str | None = None
 
 
 COLUMNS = ("id", "name", "status", "trigger_word", "lora_name", "voice_path", "voice_transcript", "reference_photo",
-           "photos", "options", "training_job_id", "error", "storage", "created_at", "updated_at")
+           "photos", "options", "training_job_id", "error", "storage", "created_at", "updated_at", "voice_model")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM profiles"
 _INSERT = f"INSERT INTO profiles ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UPDATE = f"UPDATE profiles SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])} WHERE id = ?"
@@ -91,7 +94,7 @@ def _to_row(p: Profile) -> tuple:
     return (p.id, p.name, p.status, p.trigger_word, p.lora_name, p.voice_path, p.voice_transcript, p.reference_photo,
             json.dumps(p.photos), json.dumps(p.options), p.training_job_id,
             json.dumps(p.error) if p.error is not None else None,
-            json.dumps(p.storage) if p.storage is not None else None, p.created_at, p.updated_at)
+            json.dumps(p.storage) if p.storage is not None else None, p.created_at, p.updated_at, p.voice_model)
 
 
 def _to_profile(row: tuple) -> Profile:
