@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import pytest
 
 from fake_host import place_models
 from myspinbot.server.pipelines import F5_MODELS, node_by_title
@@ -150,3 +151,24 @@ async def test_json_submission_takes_clip_assets(client, host, fixtures_dir):
     profile = await r.json()
     prompt = host.prompts[profile["training_job_id"]]
     assert prompt[node_by_title(prompt, "Fine-tune voice")]["inputs"]["folder"].endswith("/voice_clips")
+
+
+@pytest.mark.parametrize("name", ["f5", "infinitetalk", "sadtalker", "scene"])
+def test_every_voice_cloning_pipeline_takes_the_profiles_fine_tuned_voice(name):
+    from myspinbot.server.api_errors import ApiError
+    from myspinbot.server.pipelines import builtin_pipelines
+    from myspinbot.server.pipelines.common import ProfileInputs, apply_profile
+
+    pipeline = builtin_pipelines()[name]
+    profile = ProfileInputs("p1", "v.wav", "Hi.", "ref.png", None, None, voice_model="myspinbot/profile_p1")
+    raw = {"script": "Hello.", "scene": "a room"} if name == "scene" else {"script": "Hello."}
+    values = apply_profile(pipeline, raw, profile)
+    assert values["voice_model"] == "myspinbot/profile_p1"
+    assert apply_profile(pipeline, {"script": "Hello.", "voice_model": "F5TTS_v1_Base"}, profile)["voice_model"] == \
+        "F5TTS_v1_Base"  # the client's choice wins
+    built = pipeline.build(pipeline.coerce(values), "myspinbot/x/video")
+    clone = next(n for n in built.prompt.values() if n.get("_meta", {}).get("title") == "Voice clone")
+    assert clone["inputs"]["model"] == "myspinbot/profile_p1"
+    with pytest.raises(ApiError) as err:
+        pipeline.coerce({**values, "voice_model": "../../etc"})
+    assert err.value.code == "invalid_parameter"

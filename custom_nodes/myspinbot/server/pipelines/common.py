@@ -6,6 +6,8 @@ The titles used here (``Portrait``, ``Script writer``, ``Voice sample``, ``Voice
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,9 @@ SCRIPT_WRITER = (
 # The voice F5-TTS clones.
 VOICE_SAMPLE = Param("voice_sample", "audio", "Voice sample", "audio", "3-12 s recording of the voice to clone.")
 VOICE_TRANSCRIPT = Param("voice_transcript", "text", "Voice clone", "ref_text", "Exactly what is said in the voice sample.")
+VOICE_MODEL = Param("voice_model", "string", "Voice clone", "model", "The F5-TTS model: F5TTS_v1_Base (the default) "
+                    "or a fine-tuned voice, myspinbot/<name> (a profile with a fine-tuned voice sets it).")
+VOICE_MODEL_NAME = re.compile(r"F5TTS_v1_Base|myspinbot/[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
 
 # A ready character profile (POST /myspinbot/profiles) in place of the portrait and the voice.
 PROFILE = Param("profile", "string", None, None, "A ready character profile's id: its voice clip and transcript "
@@ -89,6 +94,15 @@ def require_voice_sample(values: Values, instead: str) -> None:
             raise ApiError(422, "missing_voice_sample",
                            f"voice cloning needs a 'voice_sample' recording and its 'voice_transcript' ({instead})",
                            {"field": field_name})
+
+
+def check_voice_model(values: Values) -> None:
+    """Raises ``invalid_parameter`` unless ``voice_model`` (when given) names the base model or a
+    fine-tuned voice ``myspinbot/<name>``."""
+    model = values.get("voice_model")
+    if model is not None and not VOICE_MODEL_NAME.fullmatch(str(model)):
+        raise ApiError(422, "invalid_parameter", "'voice_model' must be F5TTS_v1_Base or myspinbot/<name> "
+                       "(letters, digits, '.', '-', '_')", {"field": "voice_model"})
 
 
 # --- rewiring ----------------------------------------------------------------------------------

@@ -4,17 +4,15 @@ classical portrait animator → MP4."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
-from .common import (F5_MODELS, FPS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, has_text, require_portrait, require_voice_sample, seed, store_stage)
+from .common import (F5_MODELS, FPS, PORTRAIT, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, VOICE_MODEL, VOICE_SAMPLE,
+                     VOICE_TRANSCRIPT, bind_script_writer, check_voice_model, has_text, require_portrait,
+                     require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
-
-VOICE_MODEL = re.compile(r"F5TTS_v1_Base|myspinbot/[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}")
 
 
 def check(values: Values) -> None:
@@ -27,10 +25,7 @@ def check(values: Values) -> None:
                        {"fields": ["prompt", "script"]})
     if values.get("speech") == "f5":
         require_voice_sample(values, "or choose speech=espeak, which needs neither")
-    model = values.get("voice_model")
-    if model is not None and not VOICE_MODEL.fullmatch(str(model)):
-        raise ApiError(422, "invalid_parameter", "'voice_model' must be F5TTS_v1_Base or myspinbot/<name> "
-                       "(letters, digits, '.', '-', '_')", {"field": "voice_model"})
+    check_voice_model(values)
 
 
 def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
@@ -60,8 +55,7 @@ def pipeline() -> Pipeline:
                   default="f5", choices=("f5", "espeak")),
             *SCRIPT_WRITER,
             Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),
-            Param("voice_model", "string", "Voice clone", "model", "The F5-TTS model: F5TTS_v1_Base (the default) "
-                  "or a fine-tuned voice, myspinbot/<name> (a profile with a fine-tuned voice sets it)."),
+            VOICE_MODEL,
             FPS,
             seed("Voice clone", "Seed for the script, the voice and the animation."),
         ),

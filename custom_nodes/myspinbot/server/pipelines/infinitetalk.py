@@ -8,9 +8,9 @@ from typing import Any
 from ...paths import API_WORKFLOWS_DIR
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (BUCKET, F5_MODELS, FACE_RESTORE, FACE_RESTORE_STRENGTH, PORTRAIT, PROFILE, PROMPT, SCRIPT,
-                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
-                     require_voice_sample, seed, store_stage)
+                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_MODEL, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, check_voice_model,
+                     require_portrait, require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
 
 #: Manifest name -> (pipeline parameter naming its file, the file name ComfyUI's loader sees).
@@ -35,6 +35,7 @@ def check(values: Values) -> None:
     require_portrait(values)
     if check_upscaled_speech_inputs(values):
         require_voice_sample(values, "or give a 'speech_recording'")
+    check_voice_model(values)
 
 
 def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
@@ -138,7 +139,7 @@ def pipeline() -> Pipeline:
             PORTRAIT, PROMPT, SCRIPT,
             Param("speech_recording", "audio", "Speech recording", "audio",
                   "A finished speech recording to animate as is (no script, no voice cloning)."),
-            VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE, *SCRIPT_WRITER,
+            VOICE_SAMPLE, VOICE_TRANSCRIPT, VOICE_MODEL, PROFILE, *SCRIPT_WRITER,
             seed("InfiniteTalk", "Seed for the script, the voice and the video."),
             *_video_params(),
             *_model_params(),

@@ -11,9 +11,9 @@ from ...paths import API_WORKFLOWS_DIR
 from ..api_errors import ApiError
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (BUCKET, F5_MODELS, FACE_RESTORE, FACE_RESTORE_STRENGTH, PORTRAIT, PROFILE, PROMPT, SCRIPT,
-                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_SAMPLE, VOICE_TRANSCRIPT,
-                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, require_portrait,
-                     require_voice_sample, store_stage)
+                     SCRIPT_WRITER, STORAGE, UPSCALE, UPSCALE_FACTOR, VOICE_MODEL, VOICE_SAMPLE, VOICE_TRANSCRIPT,
+                     bind_script_writer, bind_video_output, check_upscaled_speech_inputs, check_voice_model,
+                     require_portrait, require_voice_sample, store_stage)
 from .workflow import link, node_inputs
 
 SIZES = (256, 512)
@@ -44,6 +44,7 @@ def check(values: Values) -> None:
         raise ApiError(422, "invalid_parameter", "parameter 'size' must be 256 or 512", {"field": "size"})
     if check_upscaled_speech_inputs(values) and values.get("speech", "f5") == "f5":
         require_voice_sample(values, "or choose speech=espeak, which needs neither, or give a 'speech_recording'")
+    check_voice_model(values)
 
 
 def _files(values: Values) -> tuple[str, str]:
@@ -148,7 +149,7 @@ def pipeline() -> Pipeline:
             PORTRAIT, PROMPT, SCRIPT,
             Param("speech_recording", "audio", "Speech recording", "audio",
                   "A finished speech recording to animate as is (no script, no voice cloning)."),
-            VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE,
+            VOICE_SAMPLE, VOICE_TRANSCRIPT, VOICE_MODEL, PROFILE,
             Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
                   default="f5", choices=("f5", "espeak")),
             Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),

@@ -22,8 +22,8 @@ from ..api_errors import ApiError
 from . import common
 from .base import OutputSpec, Param, Pipeline, Stage, Values
 from .common import (BUCKET, F5_MODELS, PROFILE, PROMPT, SCRIPT, SCRIPT_WRITER, STORAGE, UPSCALE, VOICE_SAMPLE,
-                     VOICE_TRANSCRIPT, bind_script_writer, bind_video_output, has_text, prefix_text,
-                     require_voice_sample, seed, store_stage)
+                     VOICE_MODEL, VOICE_TRANSCRIPT, bind_script_writer, check_voice_model, bind_video_output,
+                     has_text, prefix_text, require_voice_sample, seed, store_stage)
 from .workflow import link, node_inputs
 
 #: Parameter -> {file name ComfyUI's loader sees: manifest name}. A job that names one of these
@@ -65,6 +65,7 @@ def check(values: Values) -> None:
                        "(or give a 'scene_image' or 'portrait')", {"fields": ["scene", "scene_image", "portrait"]})
     if values.get("speech", "f5") == "f5":
         require_voice_sample(values, "or choose speech=espeak, which needs neither")
+    check_voice_model(values)
 
 
 def rewire(prompt: dict[str, Any], values: Values, pipeline: Pipeline) -> None:
@@ -191,7 +192,7 @@ def pipeline() -> Pipeline:
         "RealESRGAN upscales; the MP4 is stored in S3-compatible storage. Needs a GPU for real use.",
         workflow_file=API_WORKFLOWS_DIR / "scene.json",
         params=(
-            PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT, PROFILE,
+            PROMPT, SCRIPT, VOICE_SAMPLE, VOICE_TRANSCRIPT, VOICE_MODEL, PROFILE,
             Param("speech", "string", None, None, "Speech engine: f5 (cloned voice) or espeak (no weights).",
                   default="f5", choices=("f5", "espeak")),
             Param("voice", "string", "Fallback speech", "voice", "espeak-ng voice when speech=espeak.", default="en"),
