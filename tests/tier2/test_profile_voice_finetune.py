@@ -13,10 +13,8 @@ fine-tuned voice too.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -24,7 +22,7 @@ from safetensors import safe_open
 
 pytest.importorskip("f5_tts", reason="f5-tts is not installed (python install.py --extras f5)")
 
-from test_profiles import OPTIONS, png, voice_wav  # noqa: E402
+from test_profiles import OPTIONS, png, recording_wav, voice_wav  # noqa: E402
 from tiny_f5 import build_tiny_f5  # noqa: E402
 from tiny_sd15 import FILE_NAME, build_tiny_sd15  # noqa: E402
 
@@ -32,15 +30,7 @@ SAID = " ".join(["Front left. Front right."] * 5)
 
 
 def clip_wav(fixtures_dir: Path) -> bytes:
-    from myspinbot.speech.audio_io import load_audio, write_wav
-
-    left, rate = load_audio(fixtures_dir / "speech_front_left.wav")
-    right, _ = load_audio(fixtures_dir / "speech_front_right.wav")
-    gap = np.zeros((1, int(0.4 * rate)), np.float32)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "clip.wav"
-        write_wav(path, np.concatenate([left, gap, right, gap] * 5, axis=1), rate)
-        return path.read_bytes()
+    return recording_wav(fixtures_dir, "lr" * 5, 0.4)
 
 
 def test_profile_fine_tunes_its_voice_and_f5_jobs_speak_with_it(comfy_clone, fixtures_dir):

@@ -29,16 +29,23 @@ OPTIONS = {"checkpoint": FILE_NAME, "steps": "2", "rank": "4", "resolution": "64
            "learning_rate": "0.005"}
 
 
-def voice_wav(fixtures_dir: Path) -> bytes:
+def recording_wav(fixtures_dir: Path, order: str, gap_s: float) -> bytes:
+    """WAV bytes of the fixture recordings in ``order`` (``l``: front left, ``r``: front right),
+    each followed by ``gap_s`` of silence but the last."""
     from myspinbot.speech.audio_io import load_audio, write_wav
 
-    left, rate = load_audio(fixtures_dir / "speech_front_left.wav")
-    right, _ = load_audio(fixtures_dir / "speech_front_right.wav")
-    gap = np.zeros((1, int(0.3 * rate)), np.float32)
+    said = {side: load_audio(fixtures_dir / f"speech_front_{name}.wav") for side, name in (("l", "left"), ("r", "right"))}
+    rate = said["l"][1]
+    gap = np.zeros((1, int(gap_s * rate)), np.float32)
+    parts = [piece for side in order for piece in (said[side][0], gap)][:-1]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "voice.wav"
-        write_wav(path, np.concatenate([left, gap, right, gap, left], axis=1), rate)
+        path = Path(tmp) / "speech.wav"
+        write_wav(path, np.concatenate(parts, axis=1), rate)
         return path.read_bytes()
+
+
+def voice_wav(fixtures_dir: Path) -> bytes:
+    return recording_wav(fixtures_dir, "lrl", 0.3)
 
 
 def png(image: Image.Image) -> bytes:
