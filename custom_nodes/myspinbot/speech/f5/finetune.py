@@ -21,7 +21,7 @@ checkpoint at ``output_path`` in the released layout (``ema_model.<key>`` safete
 clips, seconds, ...). ``weights="online"`` exports the trained weights, ``"ema"`` the EMA:
 the EMA of a fine-tune inherits the base's 1.25 M-step decay (0.9999) and moves away from
 the base only over tens of thousands of updates, so a short voice fine-tune exports the
-online weights (both are valid choices upstream: "just do inference and see which is better").
+online weights (upstream treats both as valid and leaves the choice to listening).
 """
 
 from __future__ import annotations
