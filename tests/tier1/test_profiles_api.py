@@ -229,12 +229,30 @@ async def test_ready_profile_files_go_to_object_storage_with_presigned_links(cli
         assert fetched == local.read_bytes()
         listed = await (await client.get("/myspinbot/profiles")).json()
         assert "storage" not in listed["profiles"][0]
+        # A fine-tuned voice's checkpoint goes under voices/<id>/ too (its file found in ComfyUI's
+        # models folder in a real ComfyUI: stood in for here).
+        from dataclasses import replace
+
+        from myspinbot.server.profiles import files as profile_files
+
+        tuned = host.input_dir / f"profile_{profile['id']}.safetensors"
+        tuned.write_bytes(b"fine-tuned voice")
+        monkeypatch.setattr(profile_files, "voice_model_file", lambda name: tuned if name else None)
+        api.store.profiles.save(replace(api.store.profiles.get(profile["id"]), voice_model=f"myspinbot/{tuned.stem}"))
+        api.profiles.store_files_later(profile["id"])
+        await asyncio.gather(*api.profiles.uploads)
+        body = await (await client.get(profile["urls"]["self"])).json()
+        assert body["storage"]["voice_model"]["uri"] == f"s3://myspinbot/voices/{profile['id']}/{tuned.name}"
+        assert body["storage"]["voice"] == voice | {"presigned_url": body["storage"]["voice"]["presigned_url"]}
+        fetched = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(body["storage"]["voice_model"]["presigned_url"], timeout=10).read())
+        assert fetched == b"fine-tuned voice"
         # Deleting the profile removes the stored object too.
         assert (await client.delete(profile["urls"]["self"])).status == 204
         from myspinbot.storage import head, load_settings
 
         settings = load_settings(comfy_settings={})
-        key = voice["uri"].split("/", 3)[3]
-        assert await asyncio.to_thread(head, settings, "myspinbot", key) is None
+        for stored in (voice, body["storage"]["voice_model"]):
+            assert await asyncio.to_thread(head, settings, "myspinbot", stored["uri"].split("/", 3)[3]) is None
     finally:
         s3.stop()

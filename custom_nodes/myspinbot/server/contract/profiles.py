@@ -42,6 +42,8 @@ class ProfileStorage(ContractModel):
 
     lora: Optional[StoredFile] = None
     voice: Optional[StoredFile] = None
+    voice_model: Optional[StoredFile] = Field(None, description="The fine-tuned F5-TTS voice's checkpoint, when the "
+                                              "profile has one.")
 
 
 class ProfileUrls(ContractModel):
@@ -57,7 +59,7 @@ class Profile(ContractModel):
     lora_name: Optional[str] = Field(description="The trained LoRA as core's Load LoRA lists it; null until ready.")
     voice: Optional[ProfileVoice] = Field(description="The cleaned voice clip's transcript; null without a voice.")
     voice_model: Optional[str] = Field(None, description="The profile's fine-tuned F5-TTS voice (myspinbot/profile_<id>), "
-                                       "which f5 jobs with the profile use; null when not fine-tuned (zero-shot cloning).")
+                                       "which the profile's voice-cloning jobs use; null when not fine-tuned (zero-shot cloning).")
     has_reference_photo: bool = Field(description="Whether the reference photo (the dataset's largest face crop, "
                                                   "the portrait of f5 / infinitetalk jobs) is there.")
     photos: list[ProfilePhoto]

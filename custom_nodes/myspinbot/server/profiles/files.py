@@ -102,18 +102,31 @@ def remove(input_dir: Path, profile_id: str, lora_name: str | None, voice_model:
     remove_voice_model(voice_model)
 
 
-def remove_voice_model(voice_model: str | None) -> None:
-    """A fine-tuned voice's folder ``models/f5_tts/myspinbot/<name>/`` (checkpoint and training
-    state), in ComfyUI's first ``f5_tts`` folder; nothing outside ComfyUI or for no name."""
+def voice_model_dir(voice_model: str | None) -> Path | None:
+    """A fine-tuned voice's folder ``models/f5_tts/myspinbot/<name>/`` (checkpoint, vocab, config and
+    training state) in ComfyUI's first ``f5_tts`` folder; None outside ComfyUI or for no such name."""
     if not voice_model or not voice_model.startswith("myspinbot/") or "/" in voice_model[len("myspinbot/"):]:
-        return
+        return None
     try:
         import folder_paths
     except ImportError:
-        return
+        return None
     known = "f5_tts" in folder_paths.folder_names_and_paths
     root = folder_paths.get_folder_paths("f5_tts")[0] if known else Path(folder_paths.models_dir) / "f5_tts"
-    shutil.rmtree(Path(root) / voice_model, ignore_errors=True)
+    return Path(root) / voice_model
+
+
+def voice_model_file(voice_model: str | None) -> Path | None:
+    """The fine-tuned voice's checkpoint ``<folder>/<name>.safetensors`` (``voice_model_dir``)."""
+    folder = voice_model_dir(voice_model)
+    return None if folder is None else folder / f"{folder.name}.safetensors"
+
+
+def remove_voice_model(voice_model: str | None) -> None:
+    """The fine-tuned voice's whole folder (``voice_model_dir``); nothing for no such folder."""
+    folder = voice_model_dir(voice_model)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove_lora(lora_name: str | None) -> None:

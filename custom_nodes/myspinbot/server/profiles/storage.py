@@ -1,5 +1,6 @@
 """A profile's files in object storage (when ``MYSPINBOT_S3_*`` is configured): the LoRA under
-``loras/<profile id>/`` and the voice clip under ``voices/<profile id>/``, in the configured
+``loras/<profile id>/``, the voice clip and a fine-tuned voice's checkpoint under
+``voices/<profile id>/``, in the configured
 bucket (default ``myspinbot``); ``GET /profiles/{id}`` carries fresh presigned links.
 
 Blocking (network): call off the event loop. Never raises: storage that is off or failing leaves
@@ -30,9 +31,9 @@ def _settings(user_dir: Path):
 
 
 def upload_profile(user_dir: Path, input_dir: Path, profile: Profile) -> dict[str, Any] | None:
-    """Upload the profile's LoRA (where ComfyUI's loras folder is known) and voice clip; returns
-    ``{"lora" | "voice": {"bucket", "key"}}`` of what is stored, None when storage is off or
-    nothing could be stored."""
+    """Upload the profile's LoRA and fine-tuned voice (where ComfyUI's models folders are known) and
+    voice clip; returns ``{"lora" | "voice" | "voice_model": {"bucket", "key"}}`` of what is stored,
+    None when storage is off or nothing could be stored."""
     from ...errors import MySpinBotError
     from ...storage import upload_file
 
@@ -47,7 +48,8 @@ def upload_profile(user_dir: Path, input_dir: Path, profile: Profile) -> dict[st
     stored: dict[str, Any] = dict(profile.storage or {})
     lora = files.lora_file(profile.lora_name)
     voice = Path(input_dir) / profile.voice_path if profile.voice_path else None
-    for part, prefix, path in (("lora", LORAS, lora), ("voice", VOICES, voice)):
+    tuned = files.voice_model_file(profile.voice_model)
+    for part, prefix, path in (("lora", LORAS, lora), ("voice", VOICES, voice), ("voice_model", VOICES, tuned)):
         if path is None or not path.is_file():
             continue
         try:
@@ -58,7 +60,7 @@ def upload_profile(user_dir: Path, input_dir: Path, profile: Profile) -> dict[st
             continue
         previous = stored.get(part)
         stored[part] = {"bucket": obj.bucket, "key": obj.key}
-        if previous and previous != stored[part]:  # a replaced voice clip: its old object goes
+        if previous and previous != stored[part]:  # a replaced file: its old object goes
             remove_objects(user_dir, {part: previous})
     return stored or None
 
