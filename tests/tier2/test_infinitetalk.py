@@ -190,12 +190,13 @@ def test_peak_memory_is_flat_in_clip_length(models_root):
     assert 1 / 1.25 < ratio < 1.25, (growth, ratio)
     # window by window: RSS stays level over the middle windows (the first two warm the
     # allocator up; the last two, with shorter audio chunks and a short tail window, allocate
-    # other sizes once). The level of the last three middle windows is within 24 MiB of the
-    # first three (a leak of a window's audio features, ~7 MiB, would add ~40 MiB).
+    # other sizes once). The level of the last three middle windows is within 32 MiB of the
+    # first three: a leak of a window's audio features (~7 MiB) would add ~42 MiB over those six
+    # windows; the allocator's own drift between otherwise identical runs has reached 25 MiB.
     per_window = np.array(jobs[36]["window_rss"], dtype=np.float64) / 2**20
     assert len(per_window) == 13
     middle = per_window[2:-2]
-    assert np.median(middle[-3:]) - np.median(middle[:3]) < 24, per_window.round(1).tolist()
+    assert np.median(middle[-3:]) - np.median(middle[:3]) < 32, per_window.round(1).tolist()
 
 
 def test_interrupt_between_steps_stops_cleanly(models_root):
