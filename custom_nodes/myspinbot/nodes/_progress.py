@@ -18,3 +18,15 @@ def progress_callback(total: int) -> Callable[[int, int], None]:
         bar.update_absolute(done, total_now)
 
     return on_progress
+
+
+def progress_text(node_id: str | None, text: str) -> None:
+    """Show ``text`` under node ``node_id`` in the ComfyUI frontend (e.g. a training loss);
+    nothing outside a running ComfyUI server or without a node id."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    instance = getattr(PromptServer, "instance", None)
+    if instance is not None and node_id is not None:
+        instance.send_progress_text(text, node_id)

@@ -13,6 +13,7 @@ and checks ComfyUI's interrupt.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -26,8 +27,7 @@ from ..speech.f5 import finetune as ft
 from ..speech.f5 import finetune_data as fd
 from ._convert import audio_to_numpy
 from ._f5_finetunes import CONFIG, PREFIX, VOCAB, finetune_dir, safe_voice_name
-from ._progress import progress_callback
-from .train_lora import _progress_text
+from ._progress import progress_callback, progress_text
 from .voice_clone import LICENCE_NOTE, _model_names
 
 log = logging.getLogger("myspinbot")
@@ -146,7 +146,7 @@ class FineTuneF5Voice(io.ComfyNode):
         device = mm.get_torch_device()
         on_cuda = device.type == "cuda"
         if on_cuda and torch.cuda.is_bf16_supported():
-            settings = ft.FineTuneSettings(**{**settings.__dict__, "mixed_precision": "bf16"})
+            settings = dataclasses.replace(settings, mixed_precision="bf16")
         mm.unload_all_models()  # training needs the memory
         mm.soft_empty_cache()
         node_id = cls.hidden.unique_id if cls.hidden is not None else None
@@ -154,7 +154,7 @@ class FineTuneF5Voice(io.ComfyNode):
 
         def on_step(step: int, total: int, loss: float) -> None:
             bar(step, total)  # raises InterruptProcessingException when cancelled
-            _progress_text(node_id, f"step {step}/{total}  loss {loss:.4f}")
+            progress_text(node_id, f"step {step}/{total}  loss {loss:.4f}")
             log.info("myspinbot F5 fine-tune %s: step %d/%d loss %.5f", name, step, total, loss)
 
         result = ft.fine_tune(data, checkpoint, vocab, target / f"{name}.safetensors", target / "train", settings,

@@ -31,6 +31,7 @@ from ..training.lora_file import (LoraMeta, load_lora, load_optimizer_state, lor
 from ._convert import image_to_uint8
 from ._lora_trainer import RunSettings, train_lora
 from ._photos import iter_photos, list_folder_photos
+from ._progress import progress_text
 
 log = logging.getLogger("myspinbot")
 
@@ -53,16 +54,6 @@ def lora_path(name: str) -> tuple[Path, str]:
     stem = safe_name(name)
     root = Path(folder_paths.get_folder_paths("loras")[0])
     return root / SUBFOLDER / f"{stem}.safetensors", f"{SUBFOLDER}/{stem}.safetensors"
-
-
-def _progress_text(node_id: str | None, text: str) -> None:
-    try:
-        from server import PromptServer
-    except ImportError:
-        return
-    instance = getattr(PromptServer, "instance", None)
-    if instance is not None and node_id is not None:
-        instance.send_progress_text(text, node_id)
 
 
 def _interruptible(photos):
@@ -202,7 +193,7 @@ class TrainCharacterLora(io.ComfyNode):
 
         def on_step(step: int, total: int, loss: float) -> None:
             mm.throw_exception_if_processing_interrupted()
-            _progress_text(node_id, f"step {step}/{total}  loss {loss:.4f}")
+            progress_text(node_id, f"step {step}/{total}  loss {loss:.4f}")
             log.info("myspinbot LoRA %s: step %d/%d loss %.5f", listed_name, step, total, loss)
 
         def on_save(done: int, tensors: dict, optimizer_state: dict) -> None:
